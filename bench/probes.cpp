@@ -1,0 +1,79 @@
+#include "probes.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstddef>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+namespace lipflow_bench {
+namespace {
+
+double g_peak = 0.0;
+
+// 16 independent FMA chains: more than latency x ports on any current core, so throughput-bound.
+template <class V>
+double fma_chains(long iterations) {
+  constexpr int kChains = 16;
+  V acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = V(1.0f + 1e-3f * static_cast<float>(c));
+  const V a(0.999999f), b(1e-7f);
+  for (long i = 0; i < iterations; ++i) {
+#pragma GCC unroll 16
+    for (int c = 0; c < kChains; ++c) acc[c] = xsimd::fma(acc[c], a, b);
+  }
+  V s(0.0f);
+  for (int c = 0; c < kChains; ++c) s = s + acc[c];
+  return static_cast<double>(xsimd::hadd(s));
+}
+
+using Batch = xsimd::batch<float>;
+constexpr double kFlopsPerIteration = 2.0 * 16 * Batch::size;
+
+}  // namespace
+
+double measure_fma_peak_gflops(int repeats) {
+  double best = 0.0;
+  const long iterations = 2000000;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(fma_chains<Batch>(iterations));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double g = kFlopsPerIteration * static_cast<double>(iterations) / s * 1e-9;
+    if (g > best) best = g;
+  }
+  return best;
+}
+
+double fma_peak_gflops() { return g_peak; }
+void set_fma_peak_gflops(double gflops) { g_peak = gflops; }
+
+// The probe as a benchmark of its own, so that its figure sits in the same table.
+static void probe_fma_peak(benchmark::State& state) {
+  const long iterations = 100000;
+  for (auto _ : state) benchmark::DoNotOptimize(fma_chains<Batch>(iterations));
+  state.counters["GFLOPS"] = benchmark::Counter(kFlopsPerIteration * iterations * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(probe_fma_peak)->Name("probe/fma_peak");
+
+// STREAM triad a = b + s*c over 3 x 32 MiB: bytes moved per element are 3 loads/stores of 4 bytes
+// (the write-allocate read of `a` is not counted, as in STREAM).
+static void probe_triad(benchmark::State& state) {
+  const std::size_t n = std::size_t(8) << 20;
+  std::vector<float> a(n, 0.0f), b(n, 1.0f), c(n, 2.0f);
+  const float s = 3.0f;
+  for (auto _ : state) {
+    float* pa = a.data();
+    const float* pb = b.data();
+    const float* pc = c.data();
+    for (std::size_t i = 0; i < n; ++i) pa[i] = pb[i] + s * pc[i];
+    benchmark::ClobberMemory();
+  }
+  state.counters["GBps"] = benchmark::Counter(3.0 * 4.0 * static_cast<double>(n) * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(probe_triad)->Name("probe/stream_triad")->Unit(benchmark::kMillisecond);
+
+}  // namespace lipflow_bench

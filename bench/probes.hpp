@@ -1,0 +1,15 @@
+// Machine probes that give every benchmark a "% of peak": the single-core FMA throughput and the
+// single-core memory bandwidth (STREAM triad), measured in the same binary and the same run.
+#pragma once
+
+namespace lipflow_bench {
+
+// Sustained single-precision FMA throughput of one core in GFLOPS (an FMA counts as 2 flops), the
+// best of `repeats` runs of about 20 ms each.
+double measure_fma_peak_gflops(int repeats);
+
+// Peak as measured once at start-up by main(), or 0 before it ran.
+double fma_peak_gflops();
+void set_fma_peak_gflops(double gflops);
+
+}  // namespace lipflow_bench

@@ -1,0 +1,41 @@
+# Finds the Debian packages lipflow builds with. Native builds use their CMake package configs.
+# Cross builds (wasm, aarch64) must not see /usr/include (it would pull glibc's x86-64 headers into
+# their sysroot), so they get a folder holding only links to the header-only libraries.
+
+add_library(lipflow_simd_headers INTERFACE)   # xsimd (core kernels)
+add_library(lipflow_tensor_headers INTERFACE) # xtensor + xtl + xsimd (tests, reference paths)
+
+if(CMAKE_CROSSCOMPILING)
+  set(_deps "${CMAKE_BINARY_DIR}/sysdeps")
+  file(MAKE_DIRECTORY "${_deps}")
+  foreach(_lib xsimd xtensor xtl)
+    if(NOT EXISTS "/usr/include/${_lib}")
+      message(FATAL_ERROR "/usr/include/${_lib} is missing: run scripts/setup.sh")
+    endif()
+    file(CREATE_LINK "/usr/include/${_lib}" "${_deps}/${_lib}" SYMBOLIC)
+  endforeach()
+  target_include_directories(lipflow_simd_headers SYSTEM INTERFACE "${_deps}")
+  target_include_directories(lipflow_tensor_headers SYSTEM INTERFACE "${_deps}")
+else()
+  find_package(xsimd REQUIRED)
+  find_package(xtl REQUIRED)
+  find_package(xtensor REQUIRED)
+  target_link_libraries(lipflow_simd_headers INTERFACE xsimd)
+  target_link_libraries(lipflow_tensor_headers INTERFACE xtensor xsimd)
+endif()
+
+# GoogleTest: Debian's build natively; built from its sources for cross targets.
+if(LIPFLOW_BUILD_TESTS)
+  if(CMAKE_CROSSCOMPILING)
+    if(EMSCRIPTEN)
+      set(gtest_disable_pthreads ON CACHE BOOL "" FORCE)
+    endif()
+    set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
+    set(BUILD_GMOCK OFF CACHE BOOL "" FORCE)
+    add_subdirectory(/usr/src/googletest "${CMAKE_BINARY_DIR}/googletest" EXCLUDE_FROM_ALL SYSTEM)
+    add_library(GTest::gtest ALIAS gtest)
+    add_library(GTest::gtest_main ALIAS gtest_main)
+  else()
+    find_package(GTest REQUIRED)
+  endif()
+endif()

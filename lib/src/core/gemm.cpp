@@ -1,0 +1,243 @@
+// GEMM, BLIS-style (Van Zee & van de Geijn): five loops around a register-blocked micro-kernel.
+//
+//   for jc over N in NC:          B block (kc x nc) packed into NR-column panels  (L3 / L2)
+//     for pc over K in KC:
+//       for ic over M in MC:      A block (mc x kc) packed into MR-row panels     (L2)
+//         for jr over nc in NR:   one B panel (kc x NR) stays in L1
+//           for ir over mc in MR: micro-kernel: MR x NR tile of C in registers
+//
+// The micro-kernel broadcasts one element of A and multiplies it with NV vectors of B, so the tile is
+// MR x (NV * W) for a vector width W: 12 x 2W with 32 vector registers (AVX-512, NEON), 6 x 2W with 16
+// (AVX2, SSE2, SIMD128), 4 x 4 in the scalar build. Packing pads edges with zeros; partial tiles are
+// computed in full and only their valid part is written to C.
+#include <algorithm>
+
+#include "lipflow/core/kernels.hpp"
+#include "simd.hpp"
+
+namespace lipflow {
+namespace kernels {
+namespace {
+
+template <class T>
+struct Blocking {
+  using V = simd::Vec<T>;
+  static constexpr std::size_t W = V::size;
+  static constexpr std::size_t NV = W == 1 ? 4 : 2;
+  static constexpr std::size_t MR = W == 1 ? 4 : (simd::kVectorRegisters >= 32 ? 12 : 6);
+  static constexpr std::size_t KC = 256;
+  static constexpr std::size_t NR = NV * W;
+  static constexpr std::size_t MC = MR * (W == 1 ? 16 : 12);
+  static constexpr std::size_t NC = NR * (W == 1 ? 256 : 128);
+};
+
+constexpr std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
+
+// op(A) element (i, p) lives at a[i * rs + p * cs].
+template <class T>
+struct Strided {
+  const T* p;
+  std::size_t rs, cs;
+};
+
+// Packs op(A)[ic : ic+mc, pc : pc+kc] into MR-row panels: panel r holds, for each p, MR values.
+template <class T>
+void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
+  constexpr std::size_t MR = Blocking<T>::MR;
+  for (std::size_t ir = 0; ir < mc; ir += MR) {
+    const std::size_t mr = std::min(MR, mc - ir);
+    const T* src = a.p + ir * a.rs;
+    if (a.rs == 1) {  // op(A) columns contiguous: MR values per p are adjacent
+      for (std::size_t p = 0; p < kc; ++p) {
+        const T* s = src + p * a.cs;
+        std::size_t i = 0;
+        for (; i < mr; ++i) out[i] = s[i];
+        for (; i < MR; ++i) out[i] = T(0);
+        out += MR;
+      }
+    } else {
+      for (std::size_t i = 0; i < mr; ++i) {
+        const T* s = src + i * a.rs;
+        for (std::size_t p = 0; p < kc; ++p) out[p * MR + i] = s[p * a.cs];
+      }
+      for (std::size_t i = mr; i < MR; ++i)
+        for (std::size_t p = 0; p < kc; ++p) out[p * MR + i] = T(0);
+      out += kc * MR;
+    }
+  }
+}
+
+// Packs op(B)[pc : pc+kc, jc : jc+nc] into NR-column panels: panel j holds, for each p, NR values.
+template <class T>
+void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
+  using V = simd::Vec<T>;
+  constexpr std::size_t NR = Blocking<T>::NR, W = V::size;
+  for (std::size_t jr = 0; jr < nc; jr += NR) {
+    const std::size_t nr = std::min(NR, nc - jr);
+    const T* src = b.p + jr * b.cs;
+    if (b.cs == 1 && nr == NR) {  // rows of op(B) contiguous: vector copies
+      for (std::size_t p = 0; p < kc; ++p) {
+        const T* s = src + p * b.rs;
+        for (std::size_t v = 0; v < NR; v += W) V::load_unaligned(s + v).store_unaligned(out + v);
+        out += NR;
+      }
+    } else if (b.cs == 1) {
+      for (std::size_t p = 0; p < kc; ++p) {
+        const T* s = src + p * b.rs;
+        std::size_t j = 0;
+        for (; j < nr; ++j) out[j] = s[j];
+        for (; j < NR; ++j) out[j] = T(0);
+        out += NR;
+      }
+    } else {
+      for (std::size_t j = 0; j < nr; ++j) {
+        const T* s = src + j * b.cs;
+        for (std::size_t p = 0; p < kc; ++p) out[p * NR + j] = s[p * b.rs];
+      }
+      for (std::size_t j = nr; j < NR; ++j)
+        for (std::size_t p = 0; p < kc; ++p) out[p * NR + j] = T(0);
+      out += kc * NR;
+    }
+  }
+}
+
+// C[0:mr, 0:nr] = alpha * (Apanel * Bpanel) + beta * C, with beta == 0 not reading C.
+template <class T>
+void micro_kernel(std::size_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::size_t ldc,
+                  std::size_t mr, std::size_t nr) {
+  using V = simd::Vec<T>;
+  constexpr std::size_t MR = Blocking<T>::MR, NV = Blocking<T>::NV, W = V::size, NR = NV * W;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V(T(0));
+
+  for (std::size_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load_unaligned(bp + v * W);
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < MR; ++i) {
+      const V av(ap[i]);
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = simd::fma(av, bv[v], acc[i][v]);
+    }
+    ap += MR;
+    bp += NR;
+  }
+
+  const V va(alpha), vb(beta);
+  if (mr == MR && nr == NR) {
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < MR; ++i) {
+      T* ci = c + i * ldc;
+#pragma GCC unroll 4
+      for (std::size_t v = 0; v < NV; ++v) {
+        V r = acc[i][v] * va;
+        if (beta != T(0)) r = simd::fma(vb, V::load_unaligned(ci + v * W), r);
+        r.store_unaligned(ci + v * W);
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (std::size_t i = 0; i < MR; ++i)
+    for (std::size_t v = 0; v < NV; ++v) acc[i][v].store_unaligned(tile + i * NR + v * W);
+  for (std::size_t i = 0; i < mr; ++i)
+    for (std::size_t j = 0; j < nr; ++j) {
+      T& cij = c[i * ldc + j];
+      cij = beta != T(0) ? alpha * tile[i * NR + j] + beta * cij : alpha * tile[i * NR + j];
+    }
+}
+
+// C = beta * C (for k == 0 or alpha == 0).
+template <class T>
+void scale_c(std::size_t m, std::size_t n, T beta, T* c, std::size_t ldc) {
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+}
+
+}  // namespace
+
+template <class T>
+std::size_t gemm_workspace(std::size_t m, std::size_t n, std::size_t k) noexcept {
+  using B = Blocking<T>;
+  if (m == 0 || n == 0 || k == 0) return 0;
+  const std::size_t kc = std::min(k, B::KC);
+  return round_up(std::min(m, B::MC), B::MR) * kc + round_up(std::min(n, B::NC), B::NR) * kc;
+}
+
+template <class T>
+void gemm_tile(std::size_t* mr, std::size_t* nr) noexcept {
+  if (mr) *mr = Blocking<T>::MR;
+  if (nr) *nr = Blocking<T>::NR;
+}
+
+template <class T>
+Status gemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+            const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc,
+            T* work, std::size_t work_size) noexcept {
+  using B = Blocking<T>;
+  if (m == 0 || n == 0) return Status::success();
+  if (c == nullptr) return Status(Code::null_pointer, "gemm: c");
+  if (ldc < n) return Status(Code::invalid_argument, "gemm: ldc", (long long)ldc, (long long)n);
+  const bool ta = trans_a == Trans::yes, tb = trans_b == Trans::yes;
+  if (k == 0 || alpha == T(0)) {
+    // Validate the operands all the same, so that a bad call fails the same way for any alpha.
+    if (k != 0 && (a == nullptr || b == nullptr)) return Status(Code::null_pointer, "gemm: a or b");
+    scale_c(m, n, beta, c, ldc);
+    return Status::success();
+  }
+  if (a == nullptr) return Status(Code::null_pointer, "gemm: a");
+  if (b == nullptr) return Status(Code::null_pointer, "gemm: b");
+  const std::size_t min_lda = ta ? m : k, min_ldb = tb ? k : n;
+  if (lda < min_lda) return Status(Code::invalid_argument, "gemm: lda", (long long)lda, (long long)min_lda);
+  if (ldb < min_ldb) return Status(Code::invalid_argument, "gemm: ldb", (long long)ldb, (long long)min_ldb);
+  const std::size_t need = gemm_workspace<T>(m, n, k);
+  if (work == nullptr) return Status(Code::null_pointer, "gemm: work");
+  if (work_size < need)
+    return Status(Code::buffer_too_small, "gemm: work_size", (long long)work_size, (long long)need);
+
+  // op(A)(i, p) = a[i * ars + p * acs]; op(B)(p, j) = b[p * brs + j * bcs]
+  const std::size_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
+  const std::size_t brs = tb ? 1 : ldb, bcs = tb ? ldb : 1;
+  const std::size_t kc_max = std::min(k, B::KC);
+  T* bpack = work;
+  T* apack = work + round_up(std::min(n, B::NC), B::NR) * kc_max;
+
+  for (std::size_t jc = 0; jc < n; jc += B::NC) {
+    const std::size_t nc = std::min(B::NC, n - jc);
+    for (std::size_t pc = 0; pc < k; pc += B::KC) {
+      const std::size_t kc = std::min(B::KC, k - pc);
+      const T beta_pc = pc == 0 ? beta : T(1);
+      pack_b(Strided<T>{b + pc * brs + jc * bcs, brs, bcs}, kc, nc, bpack);
+      for (std::size_t ic = 0; ic < m; ic += B::MC) {
+        const std::size_t mc = std::min(B::MC, m - ic);
+        pack_a(Strided<T>{a + ic * ars + pc * acs, ars, acs}, mc, kc, apack);
+        for (std::size_t jr = 0; jr < nc; jr += B::NR) {
+          const std::size_t nr = std::min(B::NR, nc - jr);
+          const T* bp = bpack + jr * kc;
+          for (std::size_t ir = 0; ir < mc; ir += B::MR) {
+            const std::size_t mr = std::min(B::MR, mc - ir);
+            micro_kernel(kc, apack + ir * kc, bp, alpha, beta_pc, c + (ic + ir) * ldc + jc + jr, ldc, mr,
+                         nr);
+          }
+        }
+      }
+    }
+  }
+  return Status::success();
+}
+
+#define LIPFLOW_INSTANTIATE_GEMM(T)                                                              \
+  template std::size_t gemm_workspace<T>(std::size_t, std::size_t, std::size_t) noexcept;        \
+  template void gemm_tile<T>(std::size_t*, std::size_t*) noexcept;                               \
+  template Status gemm<T>(Trans, Trans, std::size_t, std::size_t, std::size_t, T, const T*,      \
+                          std::size_t, const T*, std::size_t, T, T*, std::size_t, T*, std::size_t) noexcept;
+LIPFLOW_INSTANTIATE_GEMM(float)
+LIPFLOW_INSTANTIATE_GEMM(double)
+#undef LIPFLOW_INSTANTIATE_GEMM
+
+}  // namespace kernels
+}  // namespace lipflow

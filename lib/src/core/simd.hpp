@@ -1,0 +1,137 @@
+// simd.hpp (private): the one vector type every kernel is written against.
+//
+// With SIMD, Vec<T> is xsimd's batch for the architecture the compiler targets (AVX-512, AVX2, SSE2,
+// NEON, or wasm SIMD128 through the sse2 route). With LIPFLOW_SCALAR (the `scalar` preset and the
+// Cortex-M build, where xsimd has no architecture) it is a one-lane struct with the same interface,
+// so each kernel is written once and the scalar path names no xsimd batch.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports the deliberately undefined register of its own AVX-512 intrinsics
+// (`__m512 __Y = __Y` in _mm512_undefined_*) as uninitialized wherever xsimd inlines them into a
+// kernel. Silenced only in the kernel files that include this header (before the intrinsics headers,
+// where the late warning is located).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#if !LIPFLOW_SCALAR
+#include <xsimd/xsimd.hpp>
+#endif
+
+namespace lipflow {
+namespace simd {
+
+#if LIPFLOW_SCALAR
+
+template <class T>
+struct Vec {
+  static constexpr std::size_t size = 1;
+  T v;
+  Vec() = default;
+  Vec(T x) : v(x) {}  // NOLINT: broadcast, as xsimd's batch
+  static Vec load_unaligned(const T* p) { return Vec(*p); }
+  void store_unaligned(T* p) const { *p = v; }
+  friend Vec operator+(Vec a, Vec b) { return Vec(a.v + b.v); }
+  friend Vec operator-(Vec a, Vec b) { return Vec(a.v - b.v); }
+  friend Vec operator*(Vec a, Vec b) { return Vec(a.v * b.v); }
+  friend Vec operator/(Vec a, Vec b) { return Vec(a.v / b.v); }
+  friend Vec operator-(Vec a) { return Vec(-a.v); }
+  friend bool operator>(Vec a, Vec b) { return a.v > b.v; }
+};
+template <class T> inline Vec<T> fma(Vec<T> a, Vec<T> b, Vec<T> c) { return Vec<T>(a.v * b.v + c.v); }
+template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return Vec<T>(a.v > b.v ? a.v : b.v); }
+template <class T> inline Vec<T> abs(Vec<T> a) { return Vec<T>(std::fabs(a.v)); }
+template <class T> inline Vec<T> exp(Vec<T> a) { return Vec<T>(std::exp(a.v)); }
+template <class T> inline Vec<T> erfc(Vec<T> a) { return Vec<T>(std::erfc(a.v)); }
+template <class T> inline Vec<T> tanh(Vec<T> a) { return Vec<T>(std::tanh(a.v)); }
+template <class T> inline Vec<T> select(bool c, Vec<T> a, Vec<T> b) { return c ? a : b; }
+template <class T> inline T reduce_add(Vec<T> a) { return a.v; }
+
+#else
+
+template <class T>
+using Vec = xsimd::batch<T>;
+using xsimd::abs;
+using xsimd::erfc;
+using xsimd::exp;
+using xsimd::fma;
+using xsimd::max;
+using xsimd::select;
+using xsimd::tanh;
+template <class T> inline T reduce_add(const Vec<T>& a) { return xsimd::hadd(a); }
+
+#endif
+
+// Vector registers of the target: the GEMM micro-kernel's shape follows it.
+#if LIPFLOW_SCALAR
+inline constexpr int kVectorRegisters = 16;  // Cortex-M4 FPv4: 32 single-precision registers
+#elif defined(__AVX512F__) || defined(__aarch64__)
+inline constexpr int kVectorRegisters = 32;
+#else
+inline constexpr int kVectorRegisters = 16;
+#endif
+
+// y[i] = f(x[i]) for i < n, f taking and returning Vec<T>. The tail runs through a zero-padded vector,
+// so every element gets exactly the same arithmetic wherever it sits (results do not depend on n or
+// on the position of an element). y may alias x.
+template <class T, class F>
+inline void map(std::size_t n, const T* x, T* y, F f) {
+  constexpr std::size_t W = Vec<T>::size;
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) f(Vec<T>::load_unaligned(x + i)).store_unaligned(y + i);
+  if (i < n) {
+    T in[W] = {}, out[W];
+    for (std::size_t j = 0; i + j < n; ++j) in[j] = x[i + j];
+    f(Vec<T>::load_unaligned(in)).store_unaligned(out);
+    for (std::size_t j = 0; i + j < n; ++j) y[i + j] = out[j];
+  }
+}
+
+// z[i] = f(x[i], y[i]), as map() for two inputs. z may alias x or y.
+template <class T, class F>
+inline void map2(std::size_t n, const T* x, const T* y, T* z, F f) {
+  constexpr std::size_t W = Vec<T>::size;
+  std::size_t i = 0;
+  for (; i + W <= n; i += W)
+    f(Vec<T>::load_unaligned(x + i), Vec<T>::load_unaligned(y + i)).store_unaligned(z + i);
+  if (i < n) {
+    T a[W] = {}, b[W] = {}, out[W];
+    for (std::size_t j = 0; i + j < n; ++j) {
+      a[j] = x[i + j];
+      b[j] = y[i + j];
+    }
+    f(Vec<T>::load_unaligned(a), Vec<T>::load_unaligned(b)).store_unaligned(out);
+    for (std::size_t j = 0; i + j < n; ++j) z[i + j] = out[j];
+  }
+}
+
+// Returns sum_i f(x[i]) (f: Vec -> Vec) with four vector accumulators; the tail runs through a
+// zero-padded vector of which only the valid lanes are added.
+template <class T, class F>
+inline T reduce(std::size_t n, const T* x, F f) {
+  constexpr std::size_t W = Vec<T>::size;
+  Vec<T> a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+  std::size_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    a0 = a0 + f(Vec<T>::load_unaligned(x + i));
+    a1 = a1 + f(Vec<T>::load_unaligned(x + i + W));
+    a2 = a2 + f(Vec<T>::load_unaligned(x + i + 2 * W));
+    a3 = a3 + f(Vec<T>::load_unaligned(x + i + 3 * W));
+  }
+  for (; i + W <= n; i += W) a0 = a0 + f(Vec<T>::load_unaligned(x + i));
+  T s = reduce_add((a0 + a1) + (a2 + a3));
+  if (i < n) {
+    T in[W] = {}, out[W];
+    for (std::size_t j = 0; i + j < n; ++j) in[j] = x[i + j];
+    f(Vec<T>::load_unaligned(in)).store_unaligned(out);
+    for (std::size_t j = 0; i + j < n; ++j) s += out[j];
+  }
+  return s;
+}
+
+}  // namespace simd
+}  // namespace lipflow

@@ -1,0 +1,315 @@
+// Level-1 vector kernels and row-wise reductions. Unit strides take the xsimd path (simd::map,
+// simd::reduce); other strides a plain loop.
+#include <cmath>
+#include <limits>
+
+#include "lipflow/core/kernels.hpp"
+#include "simd.hpp"
+
+namespace lipflow {
+namespace kernels {
+namespace {
+
+using std::ptrdiff_t;
+using std::size_t;
+
+// Checks a strided operand of n elements. Inputs may have stride 0 (a broadcast scalar); outputs
+// of more than one element may not.
+Status check_vec(size_t n, const void* p, ptrdiff_t inc, bool output, const char* name) {
+  if (n == 0) return Status::success();
+  if (p == nullptr) return Status(Code::null_pointer, name);
+  if (output && inc == 0 && n > 1) return Status(Code::invalid_argument, name, 0, 1);
+  return Status::success();
+}
+
+template <class T>
+const T* at(const T* p, size_t i, ptrdiff_t inc) {
+  return p + static_cast<ptrdiff_t>(i) * inc;
+}
+template <class T>
+T* at(T* p, size_t i, ptrdiff_t inc) {
+  return p + static_cast<ptrdiff_t>(i) * inc;
+}
+
+}  // namespace
+
+template <class T>
+Status axpy(size_t n, T alpha, const T* x, ptrdiff_t incx, T* y, ptrdiff_t incy) noexcept {
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "axpy: x"));
+  LIPFLOW_TRY(check_vec(n, y, incy, true, "axpy: y"));
+  using V = simd::Vec<T>;
+  if (incx == 1 && incy == 1) {
+    const V va(alpha);
+    simd::map2(n, x, y, y, [va](V xv, V yv) { return simd::fma(va, xv, yv); });
+  } else {
+    for (size_t i = 0; i < n; ++i) *at(y, i, incy) += alpha * *at(x, i, incx);
+  }
+  return Status::success();
+}
+
+template <class T>
+Status scale(size_t n, T alpha, T* x, ptrdiff_t incx) noexcept {
+  LIPFLOW_TRY(check_vec(n, x, incx, true, "scale: x"));
+  using V = simd::Vec<T>;
+  if (incx == 1) {
+    const V va(alpha);
+    simd::map(n, x, x, [va](V v) { return va * v; });
+  } else {
+    for (size_t i = 0; i < n; ++i) *at(x, i, incx) *= alpha;
+  }
+  return Status::success();
+}
+
+template <class T>
+Status fill(size_t n, T value, T* x, ptrdiff_t incx) noexcept {
+  LIPFLOW_TRY(check_vec(n, x, incx, true, "fill: x"));
+  for (size_t i = 0; i < n; ++i) *at(x, i, incx) = value;  // compilers vectorize this store loop
+  return Status::success();
+}
+
+template <class T>
+Status copy(size_t n, const T* x, ptrdiff_t incx, T* y, ptrdiff_t incy) noexcept {
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "copy: x"));
+  LIPFLOW_TRY(check_vec(n, y, incy, true, "copy: y"));
+  if (x == y && incx == incy) return Status::success();
+  for (size_t i = 0; i < n; ++i) *at(y, i, incy) = *at(x, i, incx);
+  return Status::success();
+}
+
+template <class T>
+Status dot(size_t n, const T* x, ptrdiff_t incx, const T* y, ptrdiff_t incy, T* out) noexcept {
+  if (out == nullptr) return Status(Code::null_pointer, "dot: out");
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "dot: x"));
+  LIPFLOW_TRY(check_vec(n, y, incy, false, "dot: y"));
+  using V = simd::Vec<T>;
+  constexpr size_t W = V::size;
+  T s = T(0);
+  if (incx == 1 && incy == 1) {
+    V a0(T(0)), a1(T(0));
+    size_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      a0 = simd::fma(V::load_unaligned(x + i), V::load_unaligned(y + i), a0);
+      a1 = simd::fma(V::load_unaligned(x + i + W), V::load_unaligned(y + i + W), a1);
+    }
+    for (; i + W <= n; i += W) a0 = simd::fma(V::load_unaligned(x + i), V::load_unaligned(y + i), a0);
+    s = simd::reduce_add(a0 + a1);
+    for (; i < n; ++i) s += x[i] * y[i];
+  } else {
+    for (size_t i = 0; i < n; ++i) s += *at(x, i, incx) * *at(y, i, incy);
+  }
+  *out = s;
+  return Status::success();
+}
+
+template <class T>
+Status sum(size_t n, const T* x, ptrdiff_t incx, T* out) noexcept {
+  if (out == nullptr) return Status(Code::null_pointer, "sum: out");
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "sum: x"));
+  using V = simd::Vec<T>;
+  T s = T(0);
+  if (incx == 1) {
+    s = simd::reduce(n, x, [](V v) { return v; });
+  } else {
+    for (size_t i = 0; i < n; ++i) s += *at(x, i, incx);
+  }
+  *out = s;
+  return Status::success();
+}
+
+template <class T>
+Status sum_squares(size_t n, const T* x, ptrdiff_t incx, T* out) noexcept {
+  if (out == nullptr) return Status(Code::null_pointer, "sum_squares: out");
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "sum_squares: x"));
+  using V = simd::Vec<T>;
+  T s = T(0);
+  if (incx == 1) {
+    s = simd::reduce(n, x, [](V v) { return v * v; });
+  } else {
+    for (size_t i = 0; i < n; ++i) s += *at(x, i, incx) * *at(x, i, incx);
+  }
+  *out = s;
+  return Status::success();
+}
+
+template <class T>
+Status max(size_t n, const T* x, ptrdiff_t incx, T* out) noexcept {
+  if (out == nullptr) return Status(Code::null_pointer, "max: out");
+  if (n == 0) return Status(Code::invalid_argument, "max: n", 0, 1);
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "max: x"));
+  using V = simd::Vec<T>;
+  constexpr size_t W = V::size;
+  const T lowest = -std::numeric_limits<T>::infinity();
+  T m = lowest;
+  size_t i = 0;
+  if (incx == 1 && n >= W) {
+    // select(x > m, x, m) skips NaN lanes (the comparison is false) on every architecture.
+    V m0(lowest), m1(lowest);
+    for (; i + 2 * W <= n; i += 2 * W) {
+      const V a = V::load_unaligned(x + i), b = V::load_unaligned(x + i + W);
+      m0 = simd::select(a > m0, a, m0);
+      m1 = simd::select(b > m1, b, m1);
+    }
+    for (; i + W <= n; i += W) {
+      const V a = V::load_unaligned(x + i);
+      m0 = simd::select(a > m0, a, m0);
+    }
+    m0 = simd::select(m1 > m0, m1, m0);
+    T lanes[W];
+    m0.store_unaligned(lanes);
+    for (size_t j = 0; j < W; ++j) m = lanes[j] > m ? lanes[j] : m;
+  }
+  for (; i < n; ++i) {
+    const T v = *at(x, i, incx);
+    m = v > m ? v : m;
+  }
+  if (m == lowest) {  // all -inf, or all NaN: tell them apart (rare, so a second pass is fine)
+    bool any_number = false;
+    for (size_t j = 0; j < n && !any_number; ++j) any_number = !std::isnan(*at(x, j, incx));
+    if (!any_number) m = std::numeric_limits<T>::quiet_NaN();
+  }
+  *out = m;
+  return Status::success();
+}
+
+template <class T>
+Status norm(Norm p, size_t n, const T* x, ptrdiff_t incx, T* out) noexcept {
+  if (out == nullptr) return Status(Code::null_pointer, "norm: out");
+  LIPFLOW_TRY(check_vec(n, x, incx, false, "norm: x"));
+  using V = simd::Vec<T>;
+  if (p != Norm::l1 && p != Norm::l2 && p != Norm::linf)
+    return Status(Code::invalid_argument, "norm: p", static_cast<long long>(p));
+  if (n == 0) {
+    *out = T(0);
+    return Status::success();
+  }
+  auto abs_sum = [&]() {
+    if (incx == 1) return simd::reduce(n, x, [](V v) { return simd::abs(v); });
+    T s = T(0);
+    for (size_t i = 0; i < n; ++i) s += std::fabs(*at(x, i, incx));
+    return s;
+  };
+  auto abs_max = [&]() {
+    T m = T(0);
+    for (size_t i = 0; i < n; ++i) {
+      const T a = std::fabs(*at(x, i, incx));
+      if (a > m || std::isnan(a)) m = a;
+      if (std::isnan(m)) break;
+    }
+    return m;
+  };
+  if (p == Norm::l1) {
+    *out = abs_sum();
+  } else if (p == Norm::linf) {
+    *out = abs_max();
+  } else {
+    T ss = T(0);
+    (void)sum_squares(n, x, incx, &ss);
+    const T tiny = std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
+    if (std::isfinite(ss) && ss > tiny) {
+      *out = std::sqrt(ss);
+    } else {  // overflowed, underflowed, or inf/NaN inside: rescale by the largest magnitude
+      const T big = abs_max();
+      if (!(big > T(0)) || !std::isfinite(big)) {
+        *out = big;  // 0, inf or NaN
+      } else {
+        T s = T(0);
+        for (size_t i = 0; i < n; ++i) {
+          const T r = *at(x, i, incx) / big;
+          s += r * r;
+        }
+        *out = big * std::sqrt(s);
+      }
+    }
+  }
+  return Status::success();
+}
+
+// ---------------------------------------------------------------- row-wise
+namespace {
+Status check_rows(size_t rows, size_t cols, const void* x, size_t ldx, const void* y, size_t ldy,
+                  const char* name) {
+  if (rows == 0 || cols == 0) return Status::success();
+  if (x == nullptr || y == nullptr) return Status(Code::null_pointer, name);
+  if (ldx < cols) return Status(Code::invalid_argument, "row kernel: ldx", (long long)ldx, (long long)cols);
+  if (ldy < cols) return Status(Code::invalid_argument, "row kernel: ldy", (long long)ldy, (long long)cols);
+  return Status::success();
+}
+}  // namespace
+
+template <class T>
+Status softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size_t ldy) noexcept {
+  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy, "softmax_rows: x or y"));
+  using V = simd::Vec<T>;
+  for (size_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * ldx;
+    T* yr = y + r * ldy;
+    T m = T(0);
+    (void)max(cols, xr, 1, &m);
+    const V vm(m);
+    simd::map(cols, xr, yr, [vm](V v) { return simd::exp(v - vm); });
+    T s = T(0);
+    (void)sum(cols, yr, 1, &s);
+    (void)scale(cols, T(1) / s, yr, 1);
+  }
+  return Status::success();
+}
+
+template <class T>
+Status log_softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size_t ldy) noexcept {
+  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy, "log_softmax_rows: x or y"));
+  using V = simd::Vec<T>;
+  for (size_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * ldx;
+    T* yr = y + r * ldy;
+    T m = T(0);
+    (void)max(cols, xr, 1, &m);
+    const V vm(m);
+    const T s = simd::reduce(cols, xr, [vm](V v) { return simd::exp(v - vm); });
+    const V log_s(std::log(s));  // (x - m) - log s: rounding m + log s first would lose digits
+    simd::map(cols, xr, yr, [vm, log_s](V v) { return (v - vm) - log_s; });
+  }
+  return Status::success();
+}
+
+template <class T>
+Status mean_var_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* mean, T* var) noexcept {
+  if (rows == 0) return Status::success();
+  if (cols == 0) return Status(Code::invalid_argument, "mean_var_rows: cols", 0, 1);
+  if (x == nullptr || mean == nullptr || var == nullptr)
+    return Status(Code::null_pointer, "mean_var_rows: x, mean or var");
+  if (ldx < cols) return Status(Code::invalid_argument, "mean_var_rows: ldx", (long long)ldx, (long long)cols);
+  using V = simd::Vec<T>;
+  const T inv = T(1) / static_cast<T>(cols);
+  for (size_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * ldx;
+    const T mu = simd::reduce(cols, xr, [](V v) { return v; }) * inv;
+    const V vmu(mu);
+    const T ss = simd::reduce(cols, xr, [vmu](V v) {
+      const V d = v - vmu;
+      return d * d;
+    });
+    mean[r] = mu;
+    var[r] = ss * inv;
+  }
+  return Status::success();
+}
+
+#define LIPFLOW_INSTANTIATE_VECTOR(T)                                                              \
+  template Status axpy<T>(size_t, T, const T*, ptrdiff_t, T*, ptrdiff_t) noexcept;                 \
+  template Status scale<T>(size_t, T, T*, ptrdiff_t) noexcept;                                     \
+  template Status fill<T>(size_t, T, T*, ptrdiff_t) noexcept;                                      \
+  template Status copy<T>(size_t, const T*, ptrdiff_t, T*, ptrdiff_t) noexcept;                    \
+  template Status dot<T>(size_t, const T*, ptrdiff_t, const T*, ptrdiff_t, T*) noexcept;           \
+  template Status sum<T>(size_t, const T*, ptrdiff_t, T*) noexcept;                                \
+  template Status sum_squares<T>(size_t, const T*, ptrdiff_t, T*) noexcept;                        \
+  template Status max<T>(size_t, const T*, ptrdiff_t, T*) noexcept;                                \
+  template Status norm<T>(Norm, size_t, const T*, ptrdiff_t, T*) noexcept;                         \
+  template Status softmax_rows<T>(size_t, size_t, const T*, size_t, T*, size_t) noexcept;          \
+  template Status log_softmax_rows<T>(size_t, size_t, const T*, size_t, T*, size_t) noexcept;      \
+  template Status mean_var_rows<T>(size_t, size_t, const T*, size_t, T*, T*) noexcept;
+LIPFLOW_INSTANTIATE_VECTOR(float)
+LIPFLOW_INSTANTIATE_VECTOR(double)
+#undef LIPFLOW_INSTANTIATE_VECTOR
+
+}  // namespace kernels
+}  // namespace lipflow
