@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what lipflow needs from Debian 12, and nothing when it is all there (quiet and fast).
+# The only place in the project that installs anything. Run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++                       # build
+  libgtest-dev googletest libbenchmark-dev    # tests (googletest: sources for cross builds), benchmarks
+  libxsimd-dev libxtensor-dev xtl-dev         # SIMD batches, tensor adaptors
+  libeigen3-dev libopenblas-dev               # benchmark peers
+  emscripten binaryen                         # the wasm preset
+  g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
