@@ -11,3 +11,9 @@ else()
   message(FATAL_ERROR "Debian's emscripten package is missing: run scripts/setup.sh")
 endif()
 set(CMAKE_CROSSCOMPILING_EMULATOR "node;--no-experimental-fetch" CACHE STRING "" FORCE)
+# The link step runs emcc's JS optimizer (acorn), so it needs NODE_PATH too. The presets set it, but
+# `cmake --build build/wasm` from a plain shell would not: the linker launcher sets it on every link.
+if(NOT DEFINED CMAKE_CXX_LINKER_LAUNCHER)
+  set(CMAKE_C_LINKER_LAUNCHER "${CMAKE_COMMAND};-E;env;NODE_PATH=/usr/share/nodejs")
+  set(CMAKE_CXX_LINKER_LAUNCHER "${CMAKE_COMMAND};-E;env;NODE_PATH=/usr/share/nodejs")
+endif()

@@ -8,8 +8,11 @@
 //
 // The micro-kernel broadcasts one element of A and multiplies it with NV vectors of B, so the tile is
 // MR x (NV * W) for a vector width W: 12 x 2W with 32 vector registers (AVX-512, NEON), 6 x 2W with 16
-// (AVX2, SSE2, SIMD128), 4 x 4 in the scalar build. Packing pads edges with zeros; partial tiles are
-// computed in full and only their valid part is written to C.
+// (AVX2, SSE2, SIMD128), 4 x 4 in the scalar build. Two departures from BLIS, both measured on the
+// small shapes a training step has: A is packed only when C is wide enough for a packed panel to be
+// reused (else the kernel broadcasts straight from op(A)), and the last rows of C use a kernel of
+// MR/3 or 2MR/3 rows. B panels are zero-padded; a partial tile is computed in full and only its
+// valid part is written to C.
 #include <algorithm>
 
 #include "lipflow/core/kernels.hpp"
@@ -29,6 +32,9 @@ struct Blocking {
   static constexpr std::size_t NR = NV * W;
   static constexpr std::size_t MC = MR * (W == 1 ? 16 : 12);
   static constexpr std::size_t NC = NR * (W == 1 ? 256 : 128);
+  // A is packed only when each packed panel serves more than this many B panels; below that the
+  // micro-kernel broadcasts straight from op(A) (packing would cost more than it saves).
+  static constexpr std::size_t kPackAPanels = 4;
 };
 
 constexpr std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
@@ -101,34 +107,44 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
   }
 }
 
-// C[0:mr, 0:nr] = alpha * (Apanel * Bpanel) + beta * C, with beta == 0 not reading C.
-template <class T>
-void micro_kernel(std::size_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::size_t ldc,
-                  std::size_t mr, std::size_t nr) {
+// C[0:mr, 0:nr] = alpha * (A * Bpanel) + beta * C for an R x NR tile (mr <= R <= MR), with beta == 0
+// not reading C. A is either a packed MR-row panel (kPackedA: element (i, p) at a[p * MR + i]) or
+// read in place (element (i, p) at a[i * rs + p * cs]; rows past mr repeat row mr - 1, so nothing
+// outside op(A) is read and the extra rows are discarded).
+template <class T, std::size_t R, bool kPackedA>
+void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, T alpha, T beta,
+                  T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
   using V = simd::Vec<T>;
-  constexpr std::size_t MR = Blocking<T>::MR, NV = Blocking<T>::NV, W = V::size, NR = NV * W;
+  constexpr std::size_t NV = Blocking<T>::NV, W = V::size, NR = NV * W;
+  constexpr std::size_t MR = R, kPanelStep = Blocking<T>::MR;
+  // In place, row i of the tile reads row min(i, mr - 1) of op(A).
+  const T* row[MR] = {};
+  if (!kPackedA)
+    for (std::size_t i = 0; i < MR; ++i) row[i] = a + (i < mr ? i : mr - 1) * rs;
+
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (std::size_t i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V(T(0));
 
+  std::size_t q = 0;
   for (std::size_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
     for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load_unaligned(bp + v * W);
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < MR; ++i) {
-      const V av(ap[i]);
+      const V av(kPackedA ? a[q + i] : row[i][q]);  // packed: one pointer, constant offsets
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) acc[i][v] = simd::fma(av, bv[v], acc[i][v]);
     }
-    ap += MR;
+    q += kPackedA ? kPanelStep : cs;
     bp += NR;
   }
 
   const V va(alpha), vb(beta);
-  if (mr == MR && nr == NR) {
+  if (mr == MR && nr == NR) {  // the common case: every row and column valid
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < MR; ++i) {
       T* ci = c + i * ldc;
@@ -145,10 +161,24 @@ void micro_kernel(std::size_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
   for (std::size_t i = 0; i < MR; ++i)
     for (std::size_t v = 0; v < NV; ++v) acc[i][v].store_unaligned(tile + i * NR + v * W);
   for (std::size_t i = 0; i < mr; ++i)
-    for (std::size_t j = 0; j < nr; ++j) {
+    for (std::size_t j = 0; j < nr; ++j) {  // edge tiles only: scalar is fine
       T& cij = c[i * ldc + j];
       cij = beta != T(0) ? alpha * tile[i * NR + j] + beta * cij : alpha * tile[i * NR + j];
     }
+}
+
+// One tile: the full MR-row kernel, or for the last rows of C the smallest of the MR/3, 2MR/3 row
+// kernels that covers them (less wasted work on the edge of small matrices).
+template <class T, bool kPackedA>
+void tile(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, T alpha, T beta, T* c,
+          std::size_t ldc, std::size_t mr, std::size_t nr) {
+  constexpr std::size_t MR = Blocking<T>::MR, R1 = MR / 3, R2 = 2 * MR / 3;
+  if (mr <= R1)
+    micro_kernel<T, R1, kPackedA>(kc, a, rs, cs, bp, alpha, beta, c, ldc, mr, nr);
+  else if (mr <= R2)
+    micro_kernel<T, R2, kPackedA>(kc, a, rs, cs, bp, alpha, beta, c, ldc, mr, nr);
+  else
+    micro_kernel<T, MR, kPackedA>(kc, a, rs, cs, bp, alpha, beta, c, ldc, mr, nr);
 }
 
 // C = beta * C (for k == 0 or alpha == 0).
@@ -164,8 +194,9 @@ template <class T>
 std::size_t gemm_workspace(std::size_t m, std::size_t n, std::size_t k) noexcept {
   using B = Blocking<T>;
   if (m == 0 || n == 0 || k == 0) return 0;
-  const std::size_t kc = std::min(k, B::KC);
-  return round_up(std::min(m, B::MC), B::MR) * kc + round_up(std::min(n, B::NC), B::NR) * kc;
+  const std::size_t kc = std::min(k, B::KC), nc = std::min(n, B::NC);
+  const std::size_t a_pack = nc > B::kPackAPanels * B::NR ? round_up(std::min(m, B::MC), B::MR) * kc : 0;
+  return round_up(nc, B::NR) * kc + a_pack;
 }
 
 template <class T>
@@ -202,26 +233,30 @@ Status gemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::siz
   // op(A)(i, p) = a[i * ars + p * acs]; op(B)(p, j) = b[p * brs + j * bcs]
   const std::size_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
   const std::size_t brs = tb ? 1 : ldb, bcs = tb ? ldb : 1;
-  const std::size_t kc_max = std::min(k, B::KC);
   T* bpack = work;
-  T* apack = work + round_up(std::min(n, B::NC), B::NR) * kc_max;
+  T* apack = work + round_up(std::min(n, B::NC), B::NR) * std::min(k, B::KC);  // used when packing A
 
   for (std::size_t jc = 0; jc < n; jc += B::NC) {
     const std::size_t nc = std::min(B::NC, n - jc);
+    const bool pack_a_blocks = nc > B::kPackAPanels * B::NR;
     for (std::size_t pc = 0; pc < k; pc += B::KC) {
       const std::size_t kc = std::min(B::KC, k - pc);
       const T beta_pc = pc == 0 ? beta : T(1);
       pack_b(Strided<T>{b + pc * brs + jc * bcs, brs, bcs}, kc, nc, bpack);
       for (std::size_t ic = 0; ic < m; ic += B::MC) {
         const std::size_t mc = std::min(B::MC, m - ic);
-        pack_a(Strided<T>{a + ic * ars + pc * acs, ars, acs}, mc, kc, apack);
+        const T* a_block = a + ic * ars + pc * acs;
+        if (pack_a_blocks) pack_a(Strided<T>{a_block, ars, acs}, mc, kc, apack);
         for (std::size_t jr = 0; jr < nc; jr += B::NR) {
           const std::size_t nr = std::min(B::NR, nc - jr);
           const T* bp = bpack + jr * kc;
           for (std::size_t ir = 0; ir < mc; ir += B::MR) {
             const std::size_t mr = std::min(B::MR, mc - ir);
-            micro_kernel(kc, apack + ir * kc, bp, alpha, beta_pc, c + (ic + ir) * ldc + jc + jr, ldc, mr,
-                         nr);
+            T* c_tile = c + (ic + ir) * ldc + jc + jr;
+            if (pack_a_blocks)
+              tile<T, true>(kc, apack + ir * kc, 1, B::MR, bp, alpha, beta_pc, c_tile, ldc, mr, nr);
+            else
+              tile<T, false>(kc, a_block + ir * ars, ars, acs, bp, alpha, beta_pc, c_tile, ldc, mr, nr);
           }
         }
       }
