@@ -180,3 +180,22 @@ TEST(AlignedBuffer, IsAlignedAndMoves) {
   EXPECT_EQ(c.data(), p);
   EXPECT_EQ(AlignedBuffer(0).data(), nullptr);
 }
+
+TEST(Arena, TensorViewsMustFitTheirRegion) {
+  MemoryPlan plan;
+  Region r;
+  ASSERT_TRUE(plan.reserve_array<float>("act", MemoryKind::activations, 24, &r).ok());
+  AlignedBuffer buf(plan.total_bytes());
+  Arena arena;
+  TensorView<float> t;
+  EXPECT_EQ(arena.tensor<float>(r, {2, 3, 4}, &t).code(), Code::not_bound);
+  ASSERT_TRUE(arena.bind(plan, buf.data(), buf.size()).ok());
+  ASSERT_TRUE(arena.tensor<float>(r, {2, 3, 4}, &t).ok());
+  EXPECT_EQ(t.data(), static_cast<float*>(buf.data()));
+  EXPECT_EQ(t.stride(0), 12);
+  ASSERT_TRUE(arena.tensor<float>(r, {4, 5}, &t).ok());  // smaller than the region is fine
+  Status s = arena.tensor<float>(r, {5, 5}, &t);
+  EXPECT_EQ(s.code(), Code::shape_mismatch);
+  EXPECT_EQ(s.value(), 25);
+  EXPECT_EQ(s.limit(), 24);
+}

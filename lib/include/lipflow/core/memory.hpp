@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "lipflow/core/status.hpp"
+#include "lipflow/core/tensor.hpp"
 
 namespace lipflow {
 
@@ -98,6 +99,26 @@ class Arena {
     *out = static_cast<T*>(p);
     *count = region.bytes / sizeof(T);
     return Status::success();
+  }
+
+  // The region as a contiguous row-major tensor of `shape`, which must fit in the region.
+  // Errors: those of span(), shape_mismatch when the shape needs more elements than the region has,
+  // and those of TensorView::make.
+  template <class T>
+  Status tensor(const Region& region, std::initializer_list<std::size_t> shape, TensorView<T>* out) const noexcept {
+    T* p = nullptr;
+    std::size_t count = 0;
+    LIPFLOW_TRY(span(region, &p, &count));
+    std::size_t need = 1;
+    for (std::size_t e : shape) {
+      if (e != 0 && need > std::numeric_limits<std::size_t>::max() / e)
+        return Status(Code::shape_mismatch, "arena.tensor: element count overflows");
+      need *= e;
+    }
+    if (need > count)
+      return Status(Code::shape_mismatch, "arena.tensor: elements", static_cast<long long>(need),
+                    static_cast<long long>(count));
+    return TensorView<T>::make(p, shape, out);
   }
 
   // The shared workspace (64-byte aligned), its size in bytes.
