@@ -55,8 +55,8 @@ TEST(NoAllocation, KernelsAndViewsAfterBinding) {
     ASSERT_TRUE(kernels::gemm<float>(kernels::Trans::yes, kernels::Trans::no, k, n, m, 1.0f, a, k, c, n, 0.5f, b, n,
                                      ws, nws)
                     .ok());
-    ASSERT_TRUE(kernels::activation_forward<float>(kernels::Activation::gelu_erf, nc, c, c).ok());
-    ASSERT_TRUE(kernels::activation_backward<float>(kernels::Activation::silu, nc, c, c, c).ok());
+    ASSERT_TRUE(kernels::activation_forward<float>({kernels::Activation::gelu_erf}, nc, c, c).ok());
+    ASSERT_TRUE(kernels::activation_backward<float>({kernels::Activation::silu}, nc, c, c, c).ok());
     ASSERT_TRUE(kernels::softmax_rows<float>(m, n, c, n, c, n).ok());
     ASSERT_TRUE(kernels::log_softmax_rows<float>(m, n, c, n, c, n).ok());
     ASSERT_TRUE(kernels::mean_var_rows<float>(m, n, c, n, mean, var).ok());

@@ -47,6 +47,8 @@ template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return Vec<T>(a.v > b
 template <class T> inline Vec<T> abs(Vec<T> a) { return Vec<T>(std::fabs(a.v)); }
 template <class T> inline Vec<T> exp(Vec<T> a) { return Vec<T>(std::exp(a.v)); }
 template <class T> inline Vec<T> erfc(Vec<T> a) { return Vec<T>(std::erfc(a.v)); }
+template <class T> inline Vec<T> expm1(Vec<T> a) { return Vec<T>(std::expm1(a.v)); }
+template <class T> inline Vec<T> log1p(Vec<T> a) { return Vec<T>(std::log1p(a.v)); }
 template <class T> inline Vec<T> tanh(Vec<T> a) { return Vec<T>(std::tanh(a.v)); }
 template <class T> inline Vec<T> select(bool c, Vec<T> a, Vec<T> b) { return c ? a : b; }
 template <class T> inline T reduce_add(Vec<T> a) { return a.v; }
@@ -57,6 +59,8 @@ template <class T>
 using Vec = xsimd::batch<T>;
 using xsimd::abs;
 using xsimd::erfc;
+using xsimd::expm1;
+using xsimd::log1p;
 using xsimd::exp;
 using xsimd::fma;
 using xsimd::max;

@@ -87,16 +87,34 @@ Status mean_var_rows(std::size_t rows, std::size_t cols, const T* x, std::size_t
                      T* var) noexcept;
 
 // ---------------------------------------------------------------- activations (contiguous arrays)
-enum class Activation : std::uint8_t { identity, relu, gelu_erf, gelu_tanh, silu, sigmoid, tanh };
+// The element-wise activations of PAPER.md 6.6, with PyTorch's definitions:
+//   leaky_relu(a): x > 0 ? x : a x          elu(alpha): x > 0 ? x : alpha (e^x - 1)
+//   softplus(beta): log(1 + e^(beta x)) / beta, and x where beta x > 20
+//   mish: x tanh(softplus(x))                gelu_erf: x Phi(x)    gelu_tanh: the tanh approximation
+enum class Activation : std::uint8_t {
+  identity, relu, leaky_relu, elu, gelu_erf, gelu_tanh, silu, mish, softplus, sigmoid, tanh
+};
+inline constexpr int kActivationCount = 11;
+
+struct ActivationSpec {
+  Activation kind = Activation::relu;
+  double alpha = 0.01;  // leaky_relu's negative slope, elu's alpha
+  double beta = 1.0;    // softplus's beta (> 0)
+};
+
 const char* activation_name(Activation a) noexcept;
+// Checks the kind and its parameters (elu alpha >= 0, softplus beta > 0, finite values).
+Status validate(const ActivationSpec& f) noexcept;
+// sup_u |f'(u)|: the global Lipschitz constant (PAPER.md Table 2).
+double activation_lipschitz(const ActivationSpec& f) noexcept;
 
 // y = f(x) element-wise; y == x allowed.
 template <class T>
-Status activation_forward(Activation f, std::size_t n, const T* x, T* y) noexcept;
+Status activation_forward(const ActivationSpec& f, std::size_t n, const T* x, T* y) noexcept;
 // dx = f'(x) * dy element-wise (the vector-Jacobian product, and equally the Jacobian-vector
 // product, of an element-wise map). dx may alias dy.
 template <class T>
-Status activation_backward(Activation f, std::size_t n, const T* x, const T* dy, T* dx) noexcept;
+Status activation_backward(const ActivationSpec& f, std::size_t n, const T* x, const T* dy, T* dx) noexcept;
 
 }  // namespace kernels
 }  // namespace lipflow
