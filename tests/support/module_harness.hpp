@@ -18,6 +18,7 @@
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
 #include "lipflow/nn/module.hpp"
+#include "lipflow/nn/sequential.hpp"
 #include "support/alloc_counter.hpp"
 #include "support/golden.hpp"
 
@@ -53,6 +54,17 @@ struct Bench {
   std::size_t in_total(std::size_t batch) const { return batch * in.size(); }
   std::size_t out_total(std::size_t batch) const { return batch * out.size(); }
 };
+
+// Every parameter of m and its descendants, in visiting order (own parameters, then children's).
+template <class T>
+std::vector<lipflow::nn::Param<T>> all_params(Module<T>& m) {
+  std::vector<lipflow::nn::Param<T>> out;
+  EXPECT_TRUE(lipflow::nn::visit_params(m, [&out](const lipflow::nn::Param<T>& p) {
+                out.push_back(p);
+                return Status::success();
+              }).ok());
+  return out;
+}
 
 inline double dotv(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
@@ -140,11 +152,9 @@ inline void check_derivatives(Module<double>& m, Bench<double>& b, std::size_t b
   ASSERT_TRUE(lipflow::nn::zero_grad(m).ok());
   ASSERT_TRUE(m.forward(x.data(), batch, y.data()).ok());
   ASSERT_TRUE(m.backward(x.data(), y.data(), dy.data(), batch, dx.data()).ok());
+  const std::vector<Param<double>> params = all_params(m);
   std::vector<std::vector<double>> grads;
-  for (std::size_t p = 0; p < m.param_count(); ++p) {
-    const Param<double> prm = m.param(p);
-    grads.emplace_back(prm.grad, prm.grad + prm.size);
-  }
+  for (const Param<double>& prm : params) grads.emplace_back(prm.grad, prm.grad + prm.size);
 
   // input gradient against central differences
   std::vector<double> fd(ni);
@@ -156,9 +166,9 @@ inline void check_derivatives(Module<double>& m, Bench<double>& b, std::size_t b
   }
   EXPECT_LE(rel_err(dx, fd), tol) << m.kind() << ": input gradient vs finite differences";
 
-  // parameter gradients against central differences
-  for (std::size_t p = 0; p < m.param_count(); ++p) {
-    const Param<double> prm = m.param(p);
+  // parameter gradients (of the module and its parts) against central differences
+  for (std::size_t p = 0; p < params.size(); ++p) {
+    const Param<double>& prm = params[p];
     std::vector<double> pfd(prm.size);
     for (std::size_t i = 0; i < prm.size; ++i) {
       const double keep = prm.value[i];
@@ -202,10 +212,11 @@ inline void check_golden(Module<double>& m, Bench<double>& b, const std::string&
   const Golden g = load_golden(case_name);
   ASSERT_TRUE(g.ok) << "missing golden file " << case_name << " (scripts/golden.sh makes it)";
   const std::size_t batch = static_cast<std::size_t>(g["batch"].at(0));
-  ASSERT_EQ(params.size(), m.param_count());
+  const auto prms = all_params(m);
+  ASSERT_EQ(params.size(), prms.size());
   for (std::size_t p = 0; p < params.size(); ++p) {
     const auto& values = g[params[p]];
-    const lipflow::nn::Param<double> prm = m.param(p);
+    const lipflow::nn::Param<double>& prm = prms[p];
     ASSERT_EQ(values.size(), prm.size) << params[p];
     std::copy(values.begin(), values.end(), prm.value);
   }
@@ -239,10 +250,12 @@ inline void check_lipschitz(Module<double>& m, Bench<double>& b, std::size_t bat
 inline void check_float_matches_double(Module<double>& md, Bench<double>& bd, Module<float>& mf,
                                        std::size_t batch, std::uint64_t seed, InputDist dist = {},
                                        double tol = 2e-5) {
-  ASSERT_EQ(md.param_count(), mf.param_count());
-  for (std::size_t p = 0; p < md.param_count(); ++p) {
-    const auto pd = md.param(p);
-    const auto pf = mf.param(p);
+  const auto pds = all_params(md);
+  const auto pfs = all_params(mf);
+  ASSERT_EQ(pds.size(), pfs.size());
+  for (std::size_t p = 0; p < pds.size(); ++p) {
+    const auto& pd = pds[p];
+    const auto& pf = pfs[p];
     ASSERT_EQ(pd.size, pf.size);
     for (std::size_t i = 0; i < pd.size; ++i) pf.value[i] = static_cast<float>(pd.value[i]);
     for (std::size_t i = 0; i < pd.size; ++i) pd.value[i] = static_cast<double>(pf.value[i]);  // same values
