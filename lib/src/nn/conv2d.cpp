@@ -151,16 +151,16 @@ Status Conv2d<T>::im2col(const T* x, T* cols) const noexcept {
         std::size_t oh_lo = 0, oh_hi = 0, ow_lo = 0, ow_hi = 0;
         valid_range(h_, h_out_, o.stride_h, i, o.pad_h, &oh_lo, &oh_hi);
         valid_range(w_, w_out_, o.stride_w, j, o.pad_w, &ow_lo, &ow_hi);
-        for (std::size_t oh = 0; oh < h_out_; ++oh) {
+        if (ow_lo == ow_hi) oh_hi = oh_lo;  // this tap reads only padding in every output row
+        // Output rows whose tap row lies in the padding are contiguous runs at both ends: one fill each.
+        if (oh_lo > 0) LIPFLOW_TRY(kernels::fill<T>(oh_lo * w_out_, T(0), row, 1));
+        if (oh_hi < h_out_) LIPFLOW_TRY(kernels::fill<T>((h_out_ - oh_hi) * w_out_, T(0), row + oh_hi * w_out_, 1));
+        for (std::size_t oh = oh_lo; oh < oh_hi; ++oh) {
           T* dst = row + oh * w_out_;
-          if (oh < oh_lo || oh >= oh_hi || ow_lo == ow_hi) {  // this tap reads only padding here
-            LIPFLOW_TRY(kernels::fill<T>(w_out_, T(0), dst, 1));
-            continue;
-          }
           const std::size_t ih = oh * o.stride_h + i - o.pad_h, iw = ow_lo * o.stride_w + j - o.pad_w;
-          LIPFLOW_TRY(kernels::fill<T>(ow_lo, T(0), dst, 1));
+          if (ow_lo > 0) LIPFLOW_TRY(kernels::fill<T>(ow_lo, T(0), dst, 1));
           LIPFLOW_TRY(kernels::copy<T>(ow_hi - ow_lo, x + (ci * h_ + ih) * w_ + iw, sw, dst + ow_lo, 1));
-          LIPFLOW_TRY(kernels::fill<T>(w_out_ - ow_hi, T(0), dst + ow_hi, 1));
+          if (ow_hi < w_out_) LIPFLOW_TRY(kernels::fill<T>(w_out_ - ow_hi, T(0), dst + ow_hi, 1));
         }
       }
   return Status::success();
