@@ -305,7 +305,7 @@ Lipschitz Conv2d<T>::lipschitz() noexcept {
   auto apply_t = [this](const T* a, T* b) -> Status { return convolve_t(a, b); };   // v = C_K^T u
   estimate_ = SpectralEstimate();
   Status s = power_iteration<T>(n_in, n_out, apply, apply_t, v, u, max_power_iterations_, tol, &estimate_);
-  // A NaN sigma (NaN weights) stops power_iteration as if the operator were zero: not a result.
+  // A non-finite sigma (NaN or inf weights) is never taken as the bound.
   if (s.ok() && estimate_.converged && std::isfinite(estimate_.sigma)) {
     l.global = l.local = estimate_.sigma;
     l.formula = "sigma_max(conv operator), power iteration on conv and conv^T";

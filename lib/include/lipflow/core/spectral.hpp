@@ -49,6 +49,7 @@ Status power_iteration(std::size_t n_in, std::size_t n_out, Apply&& apply, Apply
     LIPFLOW_TRY(kernels::norm<T>(kernels::Norm::l2, n_out, u, 1, &sigma));
     est.sigma = static_cast<double>(sigma);
     est.iterations = it;
+    if (!std::isfinite(est.sigma)) break;  // NaN or inf in the operator: not converged
     if (!(sigma > T(0))) {  // A v = 0: v is in the null space (or A = 0); sigma 0 is exact for A = 0
       est.converged = true;
       break;
