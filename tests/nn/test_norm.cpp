@@ -4,8 +4,10 @@
 // BatchNorm running statistics against PyTorch's and the paper's LayerNorm-vs-CenterNorm point.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "lipflow/nn/norm.hpp"

@@ -7,22 +7,27 @@
 //   GroupNorm   (6.3.4) each group of channels of a sample; InstanceNorm is GroupNorm with one group
 //               per channel (GroupNorm::instance_norm()).
 //
-// Rows, groups and channels are all "normalized vectors" u of n entries with statistics
+// LayerNorm's rows, GroupNorm's groups and BatchNorm's channels (over the batch) are all "normalized
+// vectors" u of n entries with statistics
 //   mean = sum(u) / n,   var = sum((u - mean)^2) / n (biased, as PyTorch),   rstd = 1 / sqrt(var + eps),
 //   xhat = (u - mean) rstd,
 // and share one Jacobian (PAPER.md 6.3.1, transposed to numerator layout; it is symmetric):
 //   d xhat / d u = rstd (I - 1 1^T / n - xhat xhat^T / n),
 // whose eigenvalues are rstd (directions orthogonal to 1 and xhat), rstd eps / (var + eps) (along xhat)
 // and 0 (along 1). With the per-entry gain: J = diag(gamma) rstd (I - 1 1^T/n - xhat xhat^T/n), so
-// ||J||_2 <= max|gamma| rstd, which is where every bound below comes from. The bound grows like 1/sigma
-// as the input's standard deviation sigma shrinks, up to max|gamma| / sqrt(eps) at sigma = 0: that is
-// the paper's argument that LayerNorm is not usefully Lipschitz, and CenterNorm's fix (no division).
+// ||J||_2 <= max|gamma| rstd, which is where their bounds come from (RMSNorm's is the same without the
+// centring). The bound grows like 1/sigma as the input's standard deviation sigma shrinks, up to
+// max|gamma| / sqrt(eps) at sigma = 0: the paper's argument that LayerNorm is not usefully Lipschitz,
+// and CenterNorm's fix (no division, so a constant bound).
 //
-// Every module: eps > 0 and finite (plan() rejects anything else with invalid_argument), gamma (flag
-// kParamNormGain) initialized to 1 and beta (kParamBias) to 0 as in PyTorch, neither decayed. Costs are
-// O(size) per forward, backward and jvp, two or three passes over each normalized vector; no GEMM.
-// forward() caches the per-vector mean and rstd (MemoryKind::activations) for backward() and jvp(); the
-// per-call scratch (xhat and a gained copy of the incoming vector) comes from the shared workspace.
+// Common to all: eps (where there is one) must be finite and > 0, and plan() rejects anything else with
+// invalid_argument; gains (flag kParamNormGain) start at 1 and shifts (kParamBias) at 0 as in PyTorch,
+// neither decayed. Costs are O(size) per forward, backward and jvp, two or three passes over each
+// normalized vector (which stays in cache between passes); no GEMM. forward() caches the per-vector
+// statistics backward() and jvp() need (MemoryKind::activations), so those two act at the point of the
+// last forward and must get its batch (invalid_argument otherwise, also before any forward); CenterNorm,
+// being affine in x, caches nothing. Per-call scratch (xhat, a gained copy of the incoming vector, a
+// gathered BatchNorm channel) comes from the shared workspace.
 #pragma once
 
 #include <cstddef>
