@@ -80,14 +80,6 @@ struct Layer {
   }
 };
 
-void report(benchmark::State& state, double flops) {
-  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const double peak = lipflow_bench::fma_peak_gflops();
-  if (peak > 0)
-    state.counters["pct_peak"] =
-        benchmark::Counter(flops * 1e-9 * 100.0 / peak, benchmark::Counter::kIsIterationInvariantRate);
-}
-
 void conv_forward(benchmark::State& state, Size size) {
   Layer l(size);
   if (!l.ok) {
@@ -98,7 +90,7 @@ void conv_forward(benchmark::State& state, Size size) {
     if (!l.conv.forward(l.x.data(), std::size_t(size.batch), l.y.data()).ok()) state.SkipWithError("forward failed");
     benchmark::ClobberMemory();
   }
-  report(state, l.forward_flops());
+  lipflow_bench::report_flops(state, l.forward_flops());
   if (!l.verify()) state.SkipWithError("wrong result");
 }
 
@@ -115,7 +107,7 @@ void conv_forward_backward(benchmark::State& state, Size size) {
       state.SkipWithError("forward or backward failed");
     benchmark::ClobberMemory();
   }
-  report(state, 3.0 * l.forward_flops());
+  lipflow_bench::report_flops(state, 3.0 * l.forward_flops());
   if (!l.conv.forward(l.x.data(), batch, l.y.data()).ok() || !l.verify()) state.SkipWithError("wrong result");
 }
 

@@ -50,8 +50,7 @@ struct Problem {
 };
 
 void finish(benchmark::State& state, const Problem& p) {
-  const double flops = 2.0 * p.m * p.n * p.k;
-  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  lipflow_bench::report_flops(state, 2.0 * p.m * p.n * p.k);
   if (!p.verify()) state.SkipWithError("wrong result");
 }
 

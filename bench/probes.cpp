@@ -47,14 +47,24 @@ double measure_fma_peak_gflops(int repeats) {
 }
 
 double fma_peak_gflops() { return g_peak; }
+
+void report_flops(benchmark::State& state, double flops) {
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (g_peak > 0)
+    state.counters["pct_peak"] =
+        benchmark::Counter(flops * 1e-9 * 100.0 / g_peak, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void report_bytes(benchmark::State& state, double bytes) {
+  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
 void set_fma_peak_gflops(double gflops) { g_peak = gflops; }
 
 // The probe as a benchmark of its own, so that its figure sits in the same table.
 static void probe_fma_peak(benchmark::State& state) {
   const long iterations = 100000;
   for (auto _ : state) benchmark::DoNotOptimize(fma_chains<Batch>(iterations));
-  state.counters["GFLOPS"] = benchmark::Counter(kFlopsPerIteration * iterations * 1e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  report_flops(state, kFlopsPerIteration * iterations);
 }
 BENCHMARK(probe_fma_peak)->Name("probe/fma_peak");
 
@@ -71,8 +81,7 @@ static void probe_triad(benchmark::State& state) {
     for (std::size_t i = 0; i < n; ++i) pa[i] = pb[i] + s * pc[i];
     benchmark::ClobberMemory();
   }
-  state.counters["GBps"] = benchmark::Counter(3.0 * 4.0 * static_cast<double>(n) * 1e-9,
-                                              benchmark::Counter::kIsIterationInvariantRate);
+  report_bytes(state, 3.0 * 4.0 * static_cast<double>(n));
 }
 BENCHMARK(probe_triad)->Name("probe/stream_triad")->Unit(benchmark::kMillisecond);
 

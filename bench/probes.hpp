@@ -2,7 +2,17 @@
 // single-core memory bandwidth (STREAM triad), measured in the same binary and the same run.
 #pragma once
 
+namespace benchmark {
+class State;
+}
+
 namespace lipflow_bench {
+
+// Sets the GFLOPS counter (flops per iteration, as a rate) and pct_peak against the FMA peak that
+// main() measured. Every benchmark that counts flops reports through this.
+void report_flops(benchmark::State& state, double flops_per_iteration);
+// Sets the GBps counter (bytes moved per iteration, as a rate).
+void report_bytes(benchmark::State& state, double bytes_per_iteration);
 
 // Sustained single-precision FMA throughput of one core in GFLOPS (an FMA counts as 2 flops), the
 // best of `repeats` runs of about 20 ms each.
