@@ -12,8 +12,9 @@ torch.manual_seed(4321)
 DT = torch.double
 
 
-def attention(x, w, variant, heads, causal, scale, tau, eps):
-    """x: (batch, N, D); w: dict of weights (PyTorch Linear layout) and optional biases."""
+def attention(x, w, variant, heads, causal, scale, tau, eps, value_from_query=False):
+    """x: (batch, N, D); w: dict of weights (PyTorch Linear layout) and optional biases.
+    value_from_query (l2_distance): V_t = Q_t M_t + b_V, M_t = W_Q,t W_V,t^T / sqrt(d_k) (Kim et al.)."""
     b, n, d = x.shape
     dk = d // heads
 
@@ -25,7 +26,15 @@ def attention(x, w, variant, heads, causal, scale, tau, eps):
 
     q = proj("q")
     k = q if variant == "l2_distance" else proj("k")
-    v = proj("v")
+    if value_from_query:
+        wq = w["w_q"].reshape(heads, dk, d)
+        wv = w["w_v"].reshape(heads, dk, d)
+        m = wq @ wv.transpose(-2, -1) / math.sqrt(dk)  # (heads, dk, dk)
+        v = q @ m
+        if "b_v" in w:
+            v = v + w["b_v"].reshape(heads, 1, dk)
+    else:
+        v = proj("v")
     if variant == "dot_product":
         logits = scale * q @ k.transpose(-2, -1)
     elif variant == "cosine":
@@ -47,7 +56,8 @@ def attention(x, w, variant, heads, causal, scale, tau, eps):
     return y
 
 
-def case(name, variant, heads, causal, n, d, batch=2, bias=False, scale=None, tau=10.0, learnable=False, eps=1e-6):
+def case(name, variant, heads, causal, n, d, batch=2, bias=False, scale=None, tau=10.0, learnable=False, eps=1e-6,
+         value_from_query=False):
     dk = d // heads
     scale = 1.0 / math.sqrt(dk) if scale is None else scale
     # Weights of spectral norm near 1 so that the softmax is neither uniform nor one-hot.
@@ -72,7 +82,7 @@ def case(name, variant, heads, causal, n, d, batch=2, bias=False, scale=None, ta
     x = torch.randn(batch, n, d, dtype=DT)
 
     def fn(xx):
-        return attention(xx, w, variant, heads, causal, scale, tau, eps)
+        return attention(xx, w, variant, heads, causal, scale, tau, eps, value_from_query)
 
     y = fn(x)
     if variant == "dot_product" and abs(scale - 1.0 / math.sqrt(dk)) < 1e-15:
@@ -86,13 +96,14 @@ def case(name, variant, heads, causal, n, d, batch=2, bias=False, scale=None, ta
         mask = torch.triu(torch.ones(n, n, dtype=torch.bool), 1) if causal else None
         ref, _ = mha(x, x, x, attn_mask=mask, need_weights=False)
         assert torch.allclose(ref, y, atol=1e-12, rtol=1e-12), name
-    arrays = [("in_shape", [n, d]), ("batch", [batch]), ("heads", [heads]), ("causal", [int(causal)]), ("scale", [scale]),
+    arrays = [("in_shape", [n, d]), ("batch", [batch]), ("heads", [heads]), ("causal", [int(causal)]),
+              ("value_from_query", [int(value_from_query)]), ("scale", [scale]),
               ("temperature_value", [tau]), ("eps", [eps])]
     for file_name, key in order:
         arrays.append((file_name, [tau] if key is None else flat(w[key])))
     arrays += [("x", flat(x)), ("y", flat(y)), ("jacobian", flat(jacobian_rows(fn, x)))]
-    write_case(name, arrays, "%s heads=%d causal=%s bias=%s; parameters in SelfAttention::param order"
-               % (variant, heads, causal, bias))
+    write_case(name, arrays, "%s heads=%d causal=%s bias=%s value_from_query=%s; parameters in SelfAttention::param "
+               "order" % (variant, heads, causal, bias, value_from_query))
 
 
 for variant, short in (("dot_product", "dot"), ("cosine", "cos"), ("l2_distance", "l2")):
@@ -104,3 +115,5 @@ case("attention_dot_scale", "dot_product", 2, False, 3, 4, scale=0.9)
 case("attention_cos_learnable", "cosine", 2, True, 4, 6, bias=True, learnable=True)
 case("attention_cos_small_eps", "cosine", 1, False, 3, 4, tau=3.0, eps=0.25)
 case("attention_l2_scale", "l2_distance", 1, True, 3, 4, scale=0.3)
+case("attention_l2v_h1_full", "l2_distance", 1, False, 3, 4, value_from_query=True)
+case("attention_l2v_h2_causal", "l2_distance", 2, True, 4, 6, bias=True, value_from_query=True)

@@ -21,20 +21,24 @@ struct Config {
   bool causal;
   bool bias;
   std::size_t n, d;
+  bool value_from_query = false;  // l2_distance only
 };
 
 std::string name_of(const Config& c) {
-  return std::string(attention_variant_name(c.variant)) + " heads=" + std::to_string(c.heads) +
-         (c.causal ? " causal" : " full") + (c.bias ? " bias" : "");
+  return std::string(attention_variant_name(c.variant)) + (c.value_from_query ? " (values from queries)" : "") +
+         " heads=" + std::to_string(c.heads) + (c.causal ? " causal" : " full") + (c.bias ? " bias" : "");
 }
 
-// Every variant x {1 head (N 3, D 4), 2 heads (N 4, D 6)} x {full, causal}.
+// Every variant (and l2_distance with values from the queries) x {1 head (N 3, D 4), 2 heads (N 4,
+// D 6)} x {full, causal}.
 std::vector<Config> all_configs(bool bias_on_two_heads = false) {
   std::vector<Config> out;
-  for (AttentionVariant v : {AttentionVariant::dot_product, AttentionVariant::cosine, AttentionVariant::l2_distance})
+  for (int v = 0; v < 4; ++v)
     for (std::size_t h : {1u, 2u})
-      for (bool causal : {false, true})
-        out.push_back({v, h, causal, bias_on_two_heads && h == 2, h == 1 ? 3u : 4u, h == 1 ? 4u : 6u});
+      for (bool causal : {false, true}) {
+        const AttentionVariant variant = v == 3 ? AttentionVariant::l2_distance : static_cast<AttentionVariant>(v);
+        out.push_back({variant, h, causal, bias_on_two_heads && h == 2, h == 1 ? 3u : 4u, h == 1 ? 4u : 6u, v == 3});
+      }
   return out;
 }
 
@@ -44,6 +48,7 @@ AttentionOptions options_for(const Config& c) {
   o.heads = c.heads;
   o.causal = c.causal;
   o.bias = c.bias;
+  o.value_from_query = c.value_from_query;
   // Weights of norm 1.5 so that the attention is neither uniform nor one-hot at inputs of scale 1.
   o.init = InitSpec{InitKind::orthogonal, 1.5};
   return o;
@@ -115,6 +120,7 @@ TEST(Attention, MatchesPyTorch) {
       {"attention_l2_h2_full", AttentionVariant::l2_distance},   {"attention_l2_h2_causal", AttentionVariant::l2_distance},
       {"attention_dot_scale", AttentionVariant::dot_product},    {"attention_cos_learnable", AttentionVariant::cosine},
       {"attention_cos_small_eps", AttentionVariant::cosine},     {"attention_l2_scale", AttentionVariant::l2_distance},
+      {"attention_l2v_h1_full", AttentionVariant::l2_distance},  {"attention_l2v_h2_causal", AttentionVariant::l2_distance},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -129,6 +135,7 @@ TEST(Attention, MatchesPyTorch) {
     o.temperature = g["temperature_value"].at(0);
     o.eps = g["eps"].at(0);
     o.learnable_temperature = g.has("temperature");
+    o.value_from_query = g["value_from_query"].at(0) != 0.0;
     std::vector<std::string> params = {c.variant == AttentionVariant::l2_distance ? "w_qk" : "w_q"};
     if (c.variant != AttentionVariant::l2_distance) params.push_back("w_k");
     params.push_back("w_v");
@@ -168,7 +175,7 @@ TEST(Attention, NoAllocationAfterBinding) {
     SCOPED_TRACE(name_of(c));
     AttentionOptions o = options_for(c);
     o.learnable_temperature = c.variant == AttentionVariant::cosine;
-    SelfAttention<float> m(o);
+    SelfAttention<float> m(o);  // value_from_query comes from the config
     Bench<float> b;
     ASSERT_TRUE(b.setup(m, Shape::tokens(8, c.d * 2), 3, 1).ok());
     check_no_allocation(m, b, 3);
@@ -183,9 +190,10 @@ TEST(Attention, NoAllocationAfterBinding) {
   }
 }
 
-// cosine and l2_distance report a local bound (scope local, global = inf); it must hold at every
-// input, small, unit and large.
-TEST(Attention, LocalBoundHoldsForCosineAndL2) {
+// cosine and l2_distance report a local bound (scope local, global = inf), l2_distance with values
+// from the queries a global one (and the local one where tighter); they must hold at every input,
+// small, unit and large.
+TEST(Attention, BoundsHoldForCosineAndL2) {
   for (const Config& c : all_configs(true)) {
     if (c.variant == AttentionVariant::dot_product) continue;
     SCOPED_TRACE(name_of(c));
@@ -198,8 +206,8 @@ TEST(Attention, LocalBoundHoldsForCosineAndL2) {
     check_lipschitz(m, b, 1, 32, {{1.0, 0.0}, {1e-3, 0.0}, {100.0, 0.0}, {1e-3, 5.0}}, 100);
     check_lipschitz(m, b, 2, 33, {{1.0, 0.0}, {1e-3, 0.0}, {100.0, 0.0}}, 10);
     const Lipschitz l = m.lipschitz();
-    EXPECT_EQ(l.scope, Scope::local);
-    EXPECT_TRUE(std::isinf(l.global));
+    EXPECT_EQ(l.scope, c.value_from_query ? Scope::global : Scope::local);
+    EXPECT_EQ(std::isinf(l.global), !c.value_from_query);
     EXPECT_TRUE(std::isfinite(l.local));
     EXPECT_GT(std::strlen(l.formula), 20u);
   }
@@ -362,6 +370,63 @@ TEST(Attention, CosineAndL2AreNotGloballyLipschitzWithFreeValues) {
   }
 }
 
+// Kim et al.'s construction (values from the queries) is globally Lipschitz: the input that breaks
+// the free-W_V version stays below the global bound, and the bound is the formula computed here
+// from the weights, independent of the input.
+TEST(Attention, L2WithValuesFromQueriesIsGloballyLipschitz) {
+  const std::size_t n = 3, d = 4, dk = 2;
+  Config c{AttentionVariant::l2_distance, 2, false, false, n, d, true};
+  SelfAttention<double> m(options_for(c));
+  Bench<double> b;
+  ASSERT_TRUE(b.setup(m, Shape::tokens(n, d), 1, 75).ok());
+  const double* wq = m.param(0).value;
+  const double* wv = m.param(1).value;
+  const double* wo = m.param(2).value;
+  // The expected bound: ||W_O|| L(3) sqrt(sum_t ||M_t||^2 ||W_Q,t||^2).
+  const double ln3 = std::log(3.0), e = std::exp(1.0);
+  const double l3 = std::sqrt(3.0) + 2 * ln3 + 2 * std::sqrt(6 * ln3 * (1 / e + std::sqrt(ln3 / (2 * e))));
+  EXPECT_NEAR(l3, 8.5718, 1e-4);
+  double sum = 0;
+  for (std::size_t t = 0; t < 2; ++t) {
+    std::vector<double> wqt(wq + t * dk * d, wq + (t + 1) * dk * d), mt(dk * dk, 0.0);
+    for (std::size_t i = 0; i < dk; ++i)
+      for (std::size_t j = 0; j < dk; ++j)
+        for (std::size_t k = 0; k < d; ++k) mt[i * dk + j] += wq[(t * dk + i) * d + k] * wv[(t * dk + j) * d + k] / std::sqrt(2.0);
+    const double a = matrix_norm2(mt, dk, dk), q = matrix_norm2(wqt, dk, d);
+    sum += a * a * q * q;
+  }
+  const double want = matrix_norm2(std::vector<double>(wo, wo + d * d), d, d) * l3 * std::sqrt(sum);
+  EXPECT_NEAR(m.lipschitz().global, want, 1e-8 * want);
+  // The null-space input of CosineAndL2AreNotGloballyLipschitzWithFreeValues, far out.
+  std::vector<std::vector<double>> basis;
+  for (std::size_t r = 0; r < dk; ++r) {
+    std::vector<double> row(wq + r * d, wq + (r + 1) * d);
+    for (const auto& u : basis) {
+      const double cc = dotv(row, u);
+      for (std::size_t i = 0; i < d; ++i) row[i] -= cc * u[i];
+    }
+    const double nr = norm2(row);
+    for (auto& v : row) v /= nr;
+    basis.push_back(row);
+  }
+  Rng rng(76);
+  std::vector<double> w = random_input(rng, d, {});
+  for (const auto& u : basis) {
+    const double cc = dotv(w, u);
+    for (std::size_t i = 0; i < d; ++i) w[i] -= cc * u[i];
+  }
+  const std::vector<double> base = random_input(rng, n * d, {0.5, 0.0});
+  for (double t : {1.0, 1e2, 1e4, 1e5}) {
+    std::vector<double> x = base;
+    for (std::size_t k = 0; k < d; ++k) x[2 * d + k] += t * w[k];
+    const double measured = measured_norm(m, b, x, 1);
+    const Lipschitz l = m.lipschitz();
+    EXPECT_NEAR(l.global, want, 1e-8 * want);  // independent of the input
+    EXPECT_GE(l.local * (1 + 1e-9), measured) << t;
+    EXPECT_LE(l.local, l.global);
+  }
+}
+
 TEST(Attention, CausalMaskIsExact) {
   for (const Config& c : all_configs(true)) {
     if (!c.causal) continue;
@@ -471,6 +536,12 @@ TEST(Attention, ParametersAndFlags) {
   ASSERT_EQ(l2.param_count(), 5u);  // w_qk, w_v, w_o, b_v, b_o
   EXPECT_STREQ(l2.param(0).name, "attention.w_qk");
   EXPECT_STREQ(l2.param(3).name, "attention.b_v");
+  lo.value_from_query = true;  // same parameters, W_V now maps queries to values
+  SelfAttention<double> l2v(lo);
+  Bench<double> blv;
+  ASSERT_TRUE(blv.setup(l2v, Shape::tokens(3, 4), 1, 1).ok());
+  ASSERT_EQ(l2v.param_count(), 5u);
+  EXPECT_STREQ(l2v.param(1).name, "attention.w_v");
 
   AttentionOptions co = options_for({AttentionVariant::cosine, 1, false, false, 3, 4});
   co.learnable_temperature = true;
@@ -546,6 +617,11 @@ TEST(Attention, BadInputs) {
     AttentionOptions e = o;
     e.learnable_temperature = true;  // dot_product has no temperature
     EXPECT_EQ(plan_code(e, Shape::tokens(3, 6)).code(), Code::invalid_argument);
+    AttentionOptions v = o;
+    v.value_from_query = true;  // only l2_distance reads values from the queries
+    EXPECT_EQ(plan_code(v, Shape::tokens(3, 6)).code(), Code::invalid_argument);
+    v.variant = AttentionVariant::l2_distance;
+    EXPECT_TRUE(plan_code(v, Shape::tokens(3, 6)).ok());
   }
   EXPECT_EQ(plan_code(o, Shape::vec(6)).code(), Code::shape_mismatch);
   EXPECT_EQ(plan_code(o, Shape::image(2, 3, 6)).code(), Code::shape_mismatch);

@@ -53,6 +53,8 @@ Status SelfAttention<T>::plan(const Shape& in, std::size_t max_batch, MemoryPlan
   if (!std::isfinite(o.eps) || !(o.eps > 0)) return invalid("eps", o.eps, "must be finite and > 0");
   if (o.learnable_temperature && o.variant != AttentionVariant::cosine)
     return Status(Code::invalid_argument, "self_attention: learnable_temperature needs the cosine variant");
+  if (o.value_from_query && o.variant != AttentionVariant::l2_distance)
+    return Status(Code::invalid_argument, "self_attention: value_from_query needs the l2_distance variant");
 
   const std::size_t rows = max_batch * n_, nd = rows * d_, h = o.heads;
   count_ = 0;
@@ -96,13 +98,18 @@ Status SelfAttention<T>::plan(const Shape& in, std::size_t max_batch, MemoryPlan
     LIPFLOW_TRY(rk_.plan(plan, "attention.cache.k_norm", MemoryKind::activations, rows * h));
   }
   LIPFLOW_TRY(p_.plan(plan, "attention.cache.probabilities", MemoryKind::activations, max_batch * h * n_ * n_));
-  LIPFLOW_TRY(power_.plan(plan, "attention.power_iteration", MemoryKind::scratch, 8 * d_));
+  if (kim()) LIPFLOW_TRY(m_.plan(plan, "attention.cache.value_maps", MemoryKind::activations, h * dk_ * dk_));
+  LIPFLOW_TRY(power_.plan(plan, "attention.power_iteration", MemoryKind::scratch, 8 * d_ + (kim() ? h * (d_ + 3 * dk_) : 0)));
 
   // Workspace: dO, dQ, dK, dV (rows x D each) and one N x N matrix (dP, then dS), or 2N column sums
-  // in double for the bound (4N elements cover them for float too); then the GEMM scratch.
-  ws_arrays_ = 4 * nd + std::max(n_ * n_, 4 * n_);
+  // in double for the bound (4N elements cover them for float too); with value_from_query one
+  // d_k x d_k matrix (dM_t, or M_t for the bound); then the GEMM scratch.
+  ws_square_ = std::max(n_ * n_, 4 * n_);
+  ws_arrays_ = 4 * nd + ws_square_ + (kim() ? dk_ * dk_ : 0);
   const std::size_t gw = std::max({kernels::gemm_workspace<T>(rows, d_, d_), kernels::gemm_workspace<T>(d_, d_, rows),
-                                   kernels::gemm_workspace<T>(n_, n_, dk_), kernels::gemm_workspace<T>(n_, dk_, n_)});
+                                   kernels::gemm_workspace<T>(n_, n_, dk_), kernels::gemm_workspace<T>(n_, dk_, n_),
+                                   kernels::gemm_workspace<T>(dk_, dk_, d_), kernels::gemm_workspace<T>(rows, dk_, dk_),
+                                   kernels::gemm_workspace<T>(dk_, dk_, rows), kernels::gemm_workspace<T>(dk_, d_, dk_)});
   LIPFLOW_TRY(plan.request_workspace((ws_arrays_ + gw) * sizeof(T)));
   this->set_planned(in, in, max_batch);
   *out = in;
@@ -123,6 +130,7 @@ Status SelfAttention<T>::bind(const Arena& arena) noexcept {
     LIPFLOW_TRY(rk_.bind(arena));
   }
   LIPFLOW_TRY(p_.bind(arena));
+  if (kim()) LIPFLOW_TRY(m_.bind(arena));
   LIPFLOW_TRY(power_.bind(arena));
   LIPFLOW_TRY(work_.bind(arena));
   if (work_.size < ws_arrays_) return Status(Code::buffer_too_small, "self_attention: workspace", (long long)work_.size,
@@ -171,6 +179,14 @@ Status SelfAttention<T>::project(const T* x, std::size_t rows, const T* w, const
   }
   return kernels::gemm<T>(Trans::no, Trans::yes, rows, d_, d_, T(1), x, d_, w, d_, beta, y, d_,
                           work_.data + ws_arrays_, work_.size - ws_arrays_);
+}
+
+template <class T>
+Status SelfAttention<T>::value_map(std::size_t t, T* m) noexcept {
+  const std::size_t off = t * dk_ * d_;  // rows t d_k .. of W_Q and W_V
+  return kernels::gemm<T>(Trans::no, Trans::yes, dk_, dk_, d_, static_cast<T>(1.0 / std::sqrt(static_cast<double>(dk_))),
+                          w_q_.value.data + off, d_, w_v_.value.data + off, d_, T(0), m, dk_, work_.data + ws_arrays_,
+                          work_.size - ws_arrays_);
 }
 
 template <class T>
@@ -236,7 +252,21 @@ Status SelfAttention<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   const bool b = options_.bias;
   LIPFLOW_TRY(project(x, rows, w_q_.value.data, b && !tied() ? b_q_.value.data : nullptr, q_.data));
   if (!tied()) LIPFLOW_TRY(project(x, rows, w_k_.value.data, b && cosine() ? b_k_.value.data : nullptr, k_.data));
-  LIPFLOW_TRY(project(x, rows, w_v_.value.data, b ? b_v_.value.data : nullptr, v_.data));
+  if (kim()) {  // V_t = Q_t M_t (+ b_V)
+    T beta = T(0);
+    if (b) {
+      for (std::size_t i = 0; i < rows; ++i) LIPFLOW_TRY(kernels::copy<T>(d, b_v_.value.data, 1, v_.data + i * d, 1));
+      beta = T(1);
+    }
+    for (std::size_t t = 0; t < h; ++t) {
+      T* mt = m_.data + t * dk * dk;
+      LIPFLOW_TRY(value_map(t, mt));
+      LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, rows, dk, dk, T(1), q_.data + t * dk, d, mt, dk, beta,
+                                   v_.data + t * dk, d, gw, gs));
+    }
+  } else {
+    LIPFLOW_TRY(project(x, rows, w_v_.value.data, b ? b_v_.value.data : nullptr, v_.data));
+  }
   const T* kk = tied() ? q_.data : k_.data;
   if (cosine()) {
     LIPFLOW_TRY(normalize(q_.data, rows, qn_.data, rq_.data));
@@ -349,12 +379,27 @@ Status SelfAttention<T>::backward(const T* x, const T* /*y*/, const T* dy, std::
     LIPFLOW_TRY(normalize_tangent(kn_.data, rk_.data, rows, d_k));
   }
   if (tied()) LIPFLOW_TRY(kernels::axpy<T>(rows * d, T(1), d_k, 1, d_q, 1));  // W_K = W_Q
+  if (kim()) {
+    // V_t = Q_t M_t, M_t = c W_Q,t W_V,t^T: dQ_t += dV_t M_t^T; dM_t = Q_t^T dV_t;
+    // dW_Q,t += c dM_t W_V,t; dW_V,t += c dM_t^T W_Q,t.
+    T* d_m = d_s + ws_square_;
+    const T c = static_cast<T>(1.0 / std::sqrt(static_cast<double>(dk)));
+    for (std::size_t t = 0; t < h; ++t) {
+      const T* mt = m_.data + t * dk * dk;
+      const std::size_t wo = t * dk * d;
+      LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, dk, dk, rows, T(1), q_.data + t * dk, d, d_v + t * dk, d, T(0), d_m, dk, gw, gs));
+      LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::yes, rows, dk, dk, T(1), d_v + t * dk, d, mt, dk, T(1), d_q + t * dk, d, gw, gs));
+      LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, dk, d, dk, c, d_m, dk, w_v_.value.data + wo, d, T(1), w_q_.grad.data + wo, d, gw, gs));
+      LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, dk, d, dk, c, d_m, dk, w_q_.value.data + wo, d, T(1), w_v_.grad.data + wo, d, gw, gs));
+    }
+  }
 
   // Projections: dW += dQ^T X etc., biases by column sums, dX = dQ W_Q + dK W_K + dV W_V.
   LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), d_q, d, x, d, T(1), w_q_.grad.data, d, gw, gs));
   if (!tied())
     LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), d_k, d, x, d, T(1), w_k_.grad.data, d, gw, gs));
-  LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), d_v, d, x, d, T(1), w_v_.grad.data, d, gw, gs));
+  if (!kim())
+    LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), d_v, d, x, d, T(1), w_v_.grad.data, d, gw, gs));
   if (options_.bias)
     for (std::size_t i = 0; i < rows; ++i) {
       if (!tied()) LIPFLOW_TRY(kernels::axpy<T>(d, T(1), d_q + i * d, 1, b_q_.grad.data, 1));
@@ -365,6 +410,7 @@ Status SelfAttention<T>::backward(const T* x, const T* /*y*/, const T* dy, std::
   LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, rows, d, d, T(1), d_q, d, w_q_.value.data, d, T(0), dx, d, gw, gs));
   if (!tied())
     LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, rows, d, d, T(1), d_k, d, w_k_.value.data, d, T(1), dx, d, gw, gs));
+  if (kim()) return Status::success();  // the value path went into dQ
   return kernels::gemm<T>(Trans::no, Trans::no, rows, d, d, T(1), d_v, d, w_v_.value.data, d, T(1), dx, d, gw, gs);
 }
 
@@ -391,7 +437,13 @@ Status SelfAttention<T>::jvp(const T* x, const T* dx, std::size_t batch, T* dy) 
   LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::yes, rows, d, d, T(1), dx, d, w_q_.value.data, d, T(0), d_q, d, gw, gs));
   if (!tied())
     LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::yes, rows, d, d, T(1), dx, d, w_k_.value.data, d, T(0), d_k, d, gw, gs));
-  LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::yes, rows, d, d, T(1), dx, d, w_v_.value.data, d, T(0), d_v, d, gw, gs));
+  if (kim()) {  // dV_t = dQ_t M_t
+    for (std::size_t t = 0; t < h; ++t)
+      LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, rows, dk, dk, T(1), d_q + t * dk, d, m_.data + t * dk * dk, dk,
+                                   T(0), d_v + t * dk, d, gw, gs));
+  } else {
+    LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::yes, rows, d, d, T(1), dx, d, w_v_.value.data, d, T(0), d_v, d, gw, gs));
+  }
   if (cosine()) {  // tangents of q^ and k^
     LIPFLOW_TRY(normalize_tangent(qn_.data, rq_.data, rows, d_q));
     LIPFLOW_TRY(normalize_tangent(kn_.data, rk_.data, rows, d_k));
@@ -429,29 +481,71 @@ Status SelfAttention<T>::jvp(const T* x, const T* dx, std::size_t batch, T* dy) 
 
 namespace {
 
-// sigma_max of a D x D weight by warm-started power iteration (as Linear), or its Frobenius norm
-// (an upper bound) when the iteration does not converge.
+// sigma_max of a rows x cols weight (row pitch ld) by warm-started power iteration (as Linear), or
+// its Frobenius norm (an upper bound) when the iteration does not converge. v: cols + rows entries.
 template <class T>
-double weight_norm(const T* w, std::size_t d, T* v, SpectralEstimate* est) noexcept {
+double weight_norm(const T* w, std::size_t rows, std::size_t cols, std::size_t ld, T* v, SpectralEstimate* est) noexcept {
   const double tol = sizeof(T) == sizeof(float) ? 1e-6 : 1e-10;
-  const Status s = spectral_norm<T>(w, d, d, d, v, v + d, 1000, tol, est);
+  const Status s = spectral_norm<T>(w, rows, cols, ld, v, v + cols, 1000, tol, est);
   if (s.ok() && est->converged) return est->sigma;
-  T f = T(0);
-  (void)kernels::norm<T>(kernels::Norm::l2, d * d, w, 1, &f);
-  return static_cast<double>(f);
+  double f2 = 0.0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    T f = T(0);
+    (void)kernels::sum_squares<T>(cols, w + r * ld, 1, &f);
+    f2 += static_cast<double>(f);
+  }
+  return std::sqrt(f2);
+}
+
+// L(N): a global bound on the Lipschitz constant of g(Q)_i = sum_j p_ij q_j with
+// p_ij = softmax_j(-s ||q_i - q_j||^2) over at most N keys that include j = i (any s > 0, any
+// causal mask). Derivation (rows of Q are tokens, u_j = q_j - q_i, z_j = s ||u_j||^2 >= 0, z_i = 0):
+//   dg_i = sum_j p_ij dq_j + 2s C_i dq_i - 2s sum_j p_ij (u_j - u_bar) u_j^T dq_j,
+//   C_i = sum_j p_ij (u_j - u_bar) u_j^T = Cov_p(u)  (PSD, ||C_i|| <= E_p ||u||^2).
+// (1) ||P||_2 <= sqrt(max column sum * max row sum) <= sqrt(N).
+// (2) E_p[z] = H(p) + log p_i <= ln N (p_ij = e^{-z_j} / Z with Z = 1 / p_i), so ||2s C_i|| <= 2 ln N.
+// (3) The last term is bounded entry-wise by w_ij ||dq_j||, w_ij = 2s p_ij (||u_j||^2 + ||u_bar|| ||u_j||).
+//     As p_ij <= e^{-z_j} (Z >= e^{z_i} = 1): s p_ij ||u_j||^2 <= z e^{-z} <= 1/e and
+//     s p_ij ||u_j|| ||u_bar|| <= sqrt(z) e^{-z} sqrt(E_p z) <= sqrt(ln N / (2e)), so columns of W sum
+//     to <= 2N (1/e + sqrt(ln N / (2e))); rows sum to 2 (E_p z + sqrt(s)||u_bar|| E_p sqrt(z)) <= 4 ln N
+//     (Jensen). ||W||_2 <= sqrt(max row sum * max column sum).
+// Together: L(N) = sqrt(N) + 2 ln N + 2 sqrt(2 N ln N (1/e + sqrt(ln N / (2e)))), independent of s.
+double l2_attention_factor(std::size_t tokens) noexcept {
+  const double n = static_cast<double>(tokens), ln = std::log(n), e = std::exp(1.0);
+  return std::sqrt(n) + 2.0 * ln + 2.0 * std::sqrt(2.0 * n * ln * (1.0 / e + std::sqrt(ln / (2.0 * e))));
 }
 
 }  // namespace
+
+template <class T>
+double SelfAttention<T>::global_bound_l2() noexcept {
+  // With values from the queries, head t's output is O_t = g(Q_t) M_t (+ b_V: rows of P sum to 1),
+  // Q_t = X W_Q,t^T, so ||dO_t|| <= L(N) ||M_t|| ||W_Q,t|| ||dX|| and, over the concatenated heads,
+  // ||dY|| <= ||W_O|| L(N) sqrt(sum_t ||M_t||^2 ||W_Q,t||^2) ||dX||.
+  const std::size_t d = d_, dk = dk_, h = options_.heads;
+  T* m = work_.data + 4 * this->max_batch_ * n_ * d_ + ws_square_;
+  double sum = 0.0;
+  for (std::size_t t = 0; t < h; ++t) {
+    T* pv = power_.data + 8 * d + t * (d + 3 * dk);
+    SpectralEstimate est;
+    const double wqt = weight_norm<T>(w_q_.value.data + t * dk * d, dk, d, d, pv, &est);
+    if (!value_map(t, m).ok()) return std::numeric_limits<double>::infinity();
+    const double mt = weight_norm<T>(m, dk, dk, dk, pv + d + dk, &est);
+    sum += mt * mt * wqt * wqt;
+  }
+  const double wo = weight_norm<T>(w_o_.value.data, d, d, d, power_.data + 6 * d, &estimates_[3]);
+  return wo * l2_attention_factor(n_) * std::sqrt(sum);
+}
 
 template <class T>
 double SelfAttention<T>::local_jacobian_bound() noexcept {
   const double inf = std::numeric_limits<double>::infinity();
   if (!this->bound_ || last_batch_ == 0) return inf;
   const std::size_t n = n_, d = d_, dk = dk_, h = options_.heads;
-  const double wq = weight_norm<T>(w_q_.value.data, d, power_.data, &estimates_[0]);
-  const double wk = tied() ? wq : weight_norm<T>(w_k_.value.data, d, power_.data + 2 * d, &estimates_[1]);
-  const double wv = weight_norm<T>(w_v_.value.data, d, power_.data + 4 * d, &estimates_[2]);
-  const double wo = weight_norm<T>(w_o_.value.data, d, power_.data + 6 * d, &estimates_[3]);
+  const double wq = weight_norm<T>(w_q_.value.data, d, d, d, power_.data, &estimates_[0]);
+  const double wk = tied() ? wq : weight_norm<T>(w_k_.value.data, d, d, d, power_.data + 2 * d, &estimates_[1]);
+  const double wv = weight_norm<T>(w_v_.value.data, d, d, d, power_.data + 4 * d, &estimates_[2]);
+  const double wo = weight_norm<T>(w_o_.value.data, d, d, d, power_.data + 6 * d, &estimates_[3]);
   const double tau_abs = std::fabs(static_cast<double>(tau()));
   const T* kk = tied() ? q_.data : k_.data;
   // Column sums of P and of the c-matrix, in double (the workspace start is 64-byte aligned).
@@ -463,8 +557,13 @@ double SelfAttention<T>::local_jacobian_bound() noexcept {
     return static_cast<double>(r);
   };
   double g2 = 0.0;  // max over samples and heads of the squared head factor
-  for (std::size_t s = 0; s < last_batch_; ++s)
-    for (std::size_t t = 0; t < h; ++t) {
+  for (std::size_t t = 0; t < h; ++t) {
+    double m_norm = 0.0;  // value_from_query: ||M_t|| (of the last forward's cache)
+    if (kim()) {
+      SpectralEstimate est;
+      m_norm = weight_norm<T>(m_.data + t * dk * dk, dk, dk, dk, power_.data + 8 * d + t * (d + 3 * dk) + d + dk, &est);
+    }
+    for (std::size_t s = 0; s < last_batch_; ++s) {
       const std::size_t off = s * n * d + t * dk;
       const T* pt = p_.data + (s * h + t) * n * n;
       for (std::size_t j = 0; j < n; ++j) col_p[j] = col_c[j] = 0.0;
@@ -518,12 +617,22 @@ double SelfAttention<T>::local_jacobian_bound() noexcept {
         c_col = std::max(c_col, col_c[j]);
       }
       const double c_term = std::min(std::sqrt(c_frob2), std::sqrt(c_row * c_col));
-      const double head2 = tied() ? a2 + (b_term + c_term) * (b_term + c_term) : a2 + b_term * b_term + c_term * c_term;
+      double head2 = 0.0;
+      if (kim()) {
+        const double k = std::sqrt(a2) * m_norm + b_term + c_term;
+        head2 = k * k;
+      } else if (tied()) {
+        head2 = a2 + (b_term + c_term) * (b_term + c_term);
+      } else {
+        head2 = a2 + b_term * b_term + c_term * c_term;
+      }
       // A NaN (from a NaN input) must not be lost by max().
       if (std::isnan(head2)) return std::numeric_limits<double>::quiet_NaN();
       g2 = std::max(g2, head2);
     }
-  const double w_in = tied() ? std::sqrt(wq * wq + wv * wv) : std::sqrt(wq * wq + wk * wk + wv * wv);
+  }
+  double w_in = std::sqrt(wq * wq + wk * wk + wv * wv);
+  if (tied()) w_in = kim() ? wq : std::sqrt(wq * wq + wv * wv);
   return wo * std::sqrt(g2) * w_in;
 }
 
@@ -536,6 +645,14 @@ Lipschitz SelfAttention<T>::lipschitz() noexcept {
     // (local_jacobian_bound() gives a finite one at the last forward on request).
     l.scope = Scope::unbounded;
     l.formula = "unbounded: scores quadratic in X, ||J|| grows like ||X||^2 (Kim et al. 2021)";
+    return l;
+  }
+  if (kim()) {  // globally Lipschitz: the global bound, and the local one where it is tighter
+    l.scope = Scope::global;
+    l.global = this->bound_ ? global_bound_l2() : std::numeric_limits<double>::infinity();
+    l.local = std::min(l.global, local_jacobian_bound());
+    l.formula = "||W_O|| L(N) sqrt(sum_t ||M_t||^2 ||W_Q,t||^2), M_t = W_Q,t W_V,t^T / sqrt(d_k), L(N) = sqrt(N) + "
+                "2 ln N + 2 sqrt(2 N ln N (1/e + sqrt(ln N / 2e)))";
     return l;
   }
   // cosine and l2_distance: logits (and P) are globally Lipschitz, the value path is not (see the

@@ -17,8 +17,13 @@
 //
 // Costs for a batch of B samples: forward 8 B N D^2 (projections) + 4 B N^2 D (scores and P V) flops;
 // backward about twice the forward; jvp about the forward. All products go through kernels::gemm.
-// Memory (planned): the four weights and their gradients, the cache of Q, K, V, [O_1..O_h] and P
-// (and q^, k^, ||.|| for cosine) for the largest batch, and a shared workspace.
+// Memory (planned): the weights (three for l2_distance) and their gradients, the cache of Q, K, V,
+// [O_1..O_h] and P (and q^, k^, ||.|| for cosine; M_t for value_from_query) for the largest batch,
+// and a shared workspace.
+//
+// Option value_from_query (l2_distance only) is Kim et al.'s full construction: the values are read
+// from the queries, V_t = Q_t M_t with M_t = W_Q,t W_V,t^T / sqrt(d_k) (W_Q,t, W_V,t: the d_k rows
+// of head t), instead of V = X W_V^T. This is what makes L2 attention globally Lipschitz.
 //
 // Lipschitz (2-norm) -- what is honest for each variant, see lipschitz():
 //   dot_product  unbounded: ||J|| grows like ||X||^2 (Kim et al. 2021, PAPER.md 6.4.2).
@@ -28,6 +33,9 @@
 //                head's W_Q in l2 with h > 1), and ||J|| then grows linearly. So no finite global
 //                bound exists; lipschitz() reports scope `local` with a true upper bound on ||J(X)||
 //                at the last forward (local_jacobian_bound()), and global = inf.
+//   l2 with value_from_query: global, ||W_O|| L(N) sqrt(sum_t ||M_t||^2 ||W_Q,t||^2), derived in
+//                attention.cpp (global_bound_l2()); L(N) grows like sqrt(N) (ln N)^(3/4), in line
+//                with the O(sqrt(N) log N) of PAPER.md 6.4.3.
 #pragma once
 
 #include <cstddef>
@@ -64,6 +72,9 @@ struct AttentionOptions {
   bool learnable_temperature = false;
   // cosine: eps inside the normalization q^ = q / sqrt(||q||^2 + eps); finite and > 0.
   double eps = 1e-6;
+  // l2_distance only: values from the queries (Kim et al. 2021), V_t = Q_t W_Q,t W_V,t^T / sqrt(d_k)
+  // (+ b_V); the module is then globally Lipschitz and lipschitz() reports a global bound.
+  bool value_from_query = false;
   InitSpec init;  // the initializer of the four weights (biases start at 0)
 };
 
@@ -83,15 +94,17 @@ class SelfAttention final : public Module<T> {
   Status backward(const T* x, const T* y, const T* dy, std::size_t batch, T* dx) noexcept override;
   Status jvp(const T* x, const T* dx, std::size_t batch, T* dy) noexcept override;
   // dot_product: unbounded (inf, inf). cosine and l2_distance: scope local, local =
-  // local_jacobian_bound() after a forward (inf before), global = inf. Runs warm-started power
-  // iterations on the four weights; O(B h N^2 d_k) for the attention terms.
+  // local_jacobian_bound() after a forward (inf before), global = inf. l2_distance with
+  // value_from_query: scope global, global = the bound above, local = min(global, local bound).
+  // Runs warm-started power iterations on the weights; O(B h N^2 d_k) for the attention terms.
   Lipschitz lipschitz() noexcept override;
   std::size_t param_count() const noexcept override { return count_; }
   Param<T> param(std::size_t i) const noexcept override;
 
   // A true upper bound on ||J(X)||_2 at the last forward (any variant), inf before the first one:
   //   ||W_O|| * max_{sample, head} sqrt(a^2 + b^2 + c^2) * sqrt(||W_Q||^2 + ||W_K||^2 + ||W_V||^2)
-  // (l2_distance: sqrt(a^2 + (b + c)^2) * sqrt(||W_Q||^2 + ||W_V||^2)), where per sample and head
+  // (l2_distance: sqrt(a^2 + (b + c)^2) * sqrt(||W_Q||^2 + ||W_V||^2); with value_from_query
+  // (a ||M_t|| + b + c) * ||W_Q||, as dV_t = dQ_t M_t), where per sample and head
   //   a = sqrt(max_j sum_i p_ij)         >= ||P||_2 (P is row-stochastic)
   //   b = max_i sum_j p_ij ||v_j - o_i|| beta_ij,   c = ||[p_ij ||v_j - o_i|| gamma_ij]_ij||_2
   // bound the value path P dV and the two logit paths (through dq_i and through dk_j) of dP V, with
@@ -123,6 +136,11 @@ class SelfAttention final : public Module<T> {
 
  private:
   bool tied() const noexcept { return options_.variant == AttentionVariant::l2_distance; }
+  bool kim() const noexcept { return options_.value_from_query; }
+  // M_t = W_Q,t W_V,t^T / sqrt(d_k) into m (d_k x d_k).
+  Status value_map(std::size_t t, T* m) noexcept;
+  // The global bound of l2_distance with value_from_query (see attention.cpp).
+  double global_bound_l2() noexcept;
   bool cosine() const noexcept { return options_.variant == AttentionVariant::cosine; }
   T tau() const noexcept;
   Status invalid(const char* what, double value, const char* rule) noexcept;
@@ -143,8 +161,11 @@ class SelfAttention final : public Module<T> {
   ParamStorage<T>* list_[9] = {};  // the planned parameters, in param() order
   std::size_t count_ = 0;
   Buffer<T> q_, k_, v_, o_, qn_, kn_, rq_, rk_, p_;
-  Buffer<T> power_;  // persistent power-iteration vectors: 4 x (v: D, u: D)
+  Buffer<T> m_;      // value_from_query: M_t of every head at the last forward (h x d_k x d_k)
+  Buffer<T> power_;  // persistent power-iteration vectors: 4 x (v: D, u: D), then per head
+                     // (value_from_query) W_Q,t (v: D, u: d_k) and M_t (v: d_k, u: d_k)
   Workspace<T> work_;
+  std::size_t ws_square_ = 0;  // elements of the N x N slot of the workspace (dP, dS, column sums)
   std::size_t ws_arrays_ = 0;  // elements of the workspace used by arrays; gemm scratch follows
   std::size_t last_batch_ = 0;
   SpectralEstimate estimates_[4];
