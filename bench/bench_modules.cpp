@@ -13,6 +13,7 @@
 
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
+#include "lipflow/nn/attention.hpp"
 #include "lipflow/nn/blocks.hpp"
 #include "lipflow/nn/linear.hpp"
 #include "lipflow/nn/norm.hpp"
@@ -49,6 +50,38 @@ struct Fixture {
 };
 
 enum class Counter { flops, bytes };
+
+// A Pre-LN block that owns its parts (TransformerBlock does not).
+struct PreLnBlock final : lipflow::nn::Module<float> {
+  lipflow::nn::LayerNorm<float> n1, n2;
+  lipflow::nn::SelfAttention<float> attn;
+  lipflow::nn::FeedForward<float> ffn;
+  lipflow::nn::TransformerBlock<float> block;
+  static lipflow::nn::AttentionOptions options() {
+    lipflow::nn::AttentionOptions o;
+    o.heads = 2;
+    o.causal = true;
+    return o;
+  }
+  explicit PreLnBlock(std::size_t width)
+      : attn(options()),
+        ffn(2 * width, {lipflow::kernels::Activation::relu}),
+        block(&n1, &attn, &n2, &ffn, lipflow::nn::Placement::pre_ln) {}
+  const char* kind() const noexcept override { return "pre_ln_block"; }
+  lipflow::Status plan(const Shape& in, std::size_t b, lipflow::MemoryPlan& p, Shape* out) noexcept override {
+    return block.plan(in, b, p, out);
+  }
+  lipflow::Status bind(const lipflow::Arena& a) noexcept override { return block.bind(a); }
+  lipflow::Status init(lipflow::Rng& r) noexcept override { return block.init(r); }
+  lipflow::Status forward(const float* x, std::size_t b, float* y) noexcept override { return block.forward(x, b, y); }
+  lipflow::Status backward(const float* x, const float* y, const float* dy, std::size_t b, float* dx) noexcept override {
+    return block.backward(x, y, dy, b, dx);
+  }
+  lipflow::Status jvp(const float* x, const float* dx, std::size_t b, float* dy) noexcept override {
+    return block.jvp(x, dx, b, dy);
+  }
+  lipflow::nn::Lipschitz lipschitz() noexcept override { return block.lipschitz(); }
+};
 
 // work: flops (or bytes) of one forward; a forward+backward counts `backward_factor` times that.
 void run(benchmark::State& state, std::function<std::unique_ptr<Module<float>>()> make, Shape in, std::size_t batch,
@@ -125,6 +158,31 @@ int register_all() {
     const double bytes = 2.0 * 4.0 * d.batch * d.tokens * d.in;
     add("layer_norm", maker<LayerNorm<float>>(1e-5, true), in, d.batch, Counter::bytes, bytes, 2.0);
     add("rms_norm", maker<RMSNorm<float>>(1e-5, true), in, d.batch, Counter::bytes, bytes, 2.0);
+  }
+  // Self-attention, 2 heads, each variant: 4 projections (8 N D^2; 3 for L2 attention, whose W_Q = W_K
+  // is one projection) and scores plus mixing (4 N^2 D) flops per sample; forward+backward is counted
+  // as 3 forwards (the GEMMs of dX and dW), an approximation for the element-wise parts.
+  using lipflow::nn::AttentionOptions;
+  using lipflow::nn::AttentionVariant;
+  using lipflow::nn::SelfAttention;
+  struct Tok {
+    std::size_t batch, tokens, width;
+  };
+  for (const Tok& t : {Tok{32, 16, 64}, Tok{32, 64, 128}}) {
+    const double n = double(t.tokens), d = double(t.width);
+    const double flops = t.batch * (8 * n * d * d + 4 * n * n * d);
+    for (AttentionVariant v : {AttentionVariant::dot_product, AttentionVariant::cosine, AttentionVariant::l2_distance}) {
+      const double f = v == AttentionVariant::l2_distance ? flops - t.batch * 2 * n * d * d : flops;
+      AttentionOptions o;
+      o.heads = 2;
+      o.variant = v;
+      o.causal = true;
+      add(std::string("attention_") + lipflow::nn::attention_variant_name(v), maker<SelfAttention<float>>(o),
+          Shape::tokens(t.tokens, t.width), t.batch, Counter::flops, f, 3.0);
+    }
+    // A Pre-LN transformer block: LayerNorm, dot-product attention, LayerNorm, FFN D -> 2D -> D.
+    add("transformer_block_pre_ln", [t]() { return std::unique_ptr<Module<float>>(new PreLnBlock(t.width)); },
+        Shape::tokens(t.tokens, t.width), t.batch, Counter::flops, flops + t.batch * 8 * n * d * d, 3.0);
   }
   return 0;
 }
