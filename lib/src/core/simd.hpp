@@ -48,6 +48,9 @@ template <class T> inline Vec<T> abs(Vec<T> a) { return Vec<T>(std::fabs(a.v)); 
 template <class T> inline Vec<T> exp(Vec<T> a) { return Vec<T>(std::exp(a.v)); }
 template <class T> inline Vec<T> erfc(Vec<T> a) { return Vec<T>(std::erfc(a.v)); }
 template <class T> inline Vec<T> expm1(Vec<T> a) { return Vec<T>(std::expm1(a.v)); }
+template <class T> inline Vec<T> sqrt(Vec<T> a) { return Vec<T>(std::sqrt(a.v)); }
+template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return Vec<T>(b.v < a.v ? b.v : a.v); }
+template <class T> inline Vec<T> sign(Vec<T> a) { return Vec<T>(a.v > T(0) ? T(1) : (a.v < T(0) ? T(-1) : a.v * T(0))); }
 template <class T> inline Vec<T> log1p(Vec<T> a) { return Vec<T>(std::log1p(a.v)); }
 template <class T> inline Vec<T> tanh(Vec<T> a) { return Vec<T>(std::tanh(a.v)); }
 template <class T> inline Vec<T> select(bool c, Vec<T> a, Vec<T> b) { return c ? a : b; }
@@ -61,6 +64,13 @@ using xsimd::abs;
 using xsimd::erfc;
 using xsimd::expm1;
 using xsimd::log1p;
+using xsimd::min;
+using xsimd::sqrt;
+// sign(x): -1, 0 or +1 (0 for +-0; NaN for NaN), as torch.sign.
+template <class T> inline Vec<T> sign(const Vec<T>& a) {
+  const Vec<T> zero(T(0)), one(T(1));
+  return xsimd::select(a > zero, one, xsimd::select(a < zero, -one, a * zero));
+}
 using xsimd::exp;
 using xsimd::fma;
 using xsimd::max;
@@ -135,6 +145,35 @@ inline T reduce(std::size_t n, const T* x, F f) {
     for (std::size_t j = 0; i + j < n; ++j) s += out[j];
   }
   return s;
+}
+
+// One fused pass over K arrays of n elements: f(Vec<T> (&v)[K]) reads the K vectors and updates them in
+// place; arrays whose bit is set in `written` are stored back. The tail runs through zero-padded
+// vectors, so every element gets the same arithmetic wherever it sits. For optimizer steps (weights,
+// gradient and state updated in one sweep over memory).
+template <class T, std::size_t K, class F>
+inline void update_arrays(std::size_t n, T* const (&arrays)[K], unsigned written, F f) {
+  constexpr std::size_t W = Vec<T>::size;
+  Vec<T> v[K];
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) {
+    for (std::size_t k = 0; k < K; ++k) v[k] = Vec<T>::load_unaligned(arrays[k] + i);
+    f(v);
+    for (std::size_t k = 0; k < K; ++k)
+      if (written & (1u << k)) v[k].store_unaligned(arrays[k] + i);
+  }
+  if (i < n) {
+    T buf[K][W];
+    for (std::size_t k = 0; k < K; ++k)
+      for (std::size_t j = 0; j < W; ++j) buf[k][j] = i + j < n ? arrays[k][i + j] : T(0);
+    for (std::size_t k = 0; k < K; ++k) v[k] = Vec<T>::load_unaligned(buf[k]);
+    f(v);
+    for (std::size_t k = 0; k < K; ++k)
+      if (written & (1u << k)) {
+        v[k].store_unaligned(buf[k]);
+        for (std::size_t j = 0; i + j < n; ++j) arrays[k][i + j] = buf[k][j];
+      }
+  }
 }
 
 }  // namespace simd
