@@ -1,5 +1,6 @@
-// lipflow_bench: measures the FMA peak once, records it in the benchmark context, then runs the
-// benchmarks; GEMM benchmarks report GFLOPS and pct_peak against that figure.
+// lipflow_bench: measures the FMA peak and the triad bandwidth once, records them in the benchmark
+// context, then runs the benchmarks, which report GFLOPS with pct_peak or GBps with pct_triad against
+// those figures.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -15,6 +16,10 @@ int main(int argc, char** argv) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", peak);
   benchmark::AddCustomContext("fma_peak_gflops", buf);
+  const double triad = lipflow_bench::measure_triad_gbps(5);
+  lipflow_bench::set_triad_gbps(triad);
+  std::snprintf(buf, sizeof buf, "%.1f", triad);
+  benchmark::AddCustomContext("triad_gbps", buf);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
