@@ -13,6 +13,7 @@
 #include "lipflow/core/rng.hpp"
 #include "lipflow/optim/adam.hpp"
 #include "lipflow/optim/adamw.hpp"
+#include "lipflow/optim/lion.hpp"
 #include "lipflow/optim/sgd.hpp"
 #include "probes.hpp"
 
@@ -81,6 +82,7 @@ int register_all() {
       {"sgd_momentum", make<Sgd<float>>(sgd), 5},  // read w, g, b; write w, b
       {"adam", make<Adam<float>>(adam), 7},        // read w, g, m, v; write w, m, v
       {"adamw", make<AdamW<float>>(AdamW<float>::defaults()), 7},
+      {"lion", make<Lion<float>>(LionOptions()), 5},  // read w, g, m; write w, m
   };
   for (const Case& c : cases)
     for (std::size_t n : {std::size_t(1) << 20, std::size_t(10) << 20}) {
