@@ -45,10 +45,9 @@ double measure_fma_peak_gflops(int repeats) {
   double best = 0.0;
   const long iterations = 2000000;
   for (int r = 0; r < repeats; ++r) {
-    long n = iterations;
-    benchmark::DoNotOptimize(n);
+    const volatile long opaque = iterations;  // see probe_fma_peak
     const auto t0 = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(fma_chains<Batch>(n));
+    benchmark::DoNotOptimize(fma_chains<Batch>(opaque));
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double g = kFlopsPerIteration * static_cast<double>(iterations) / s * 1e-9;
     if (g > best) best = g;
@@ -93,9 +92,11 @@ void set_fma_peak_gflops(double gflops) { g_peak = gflops; }
 static void probe_fma_peak(benchmark::State& state) {
   const long iterations = 100000;
   for (auto _ : state) {
-    long n = iterations;
-    benchmark::DoNotOptimize(n);  // opaque, so the pure call cannot be hoisted out of the loop
-    benchmark::DoNotOptimize(fma_chains<Batch>(n));
+    // A volatile read makes n opaque, so the pure call cannot be hoisted out of the loop.
+    // (benchmark::DoNotOptimize(n) on a non-const long miscompiles with GCC 12 and benchmark 1.7's
+    // two-alternative asm constraint: the loop bound became the variable's address.)
+    const volatile long opaque = iterations;
+    benchmark::DoNotOptimize(fma_chains<Batch>(opaque));
   }
   report_flops(state, kFlopsPerIteration * iterations);
 }
