@@ -21,43 +21,32 @@ namespace {
 
 // Each golden case of tests/golden/optim_adaptive.py, with the same hyper-parameters (the *Defaults
 // cases construct the options untouched, so they check the defaults too).
-#define LIPFLOW_ADAPTIVE_CASE(Name, Type, Options, ...)            \
-  template <class T>                                               \
-  struct Name {                                                    \
-    static OptimizerFactory<T> factory() {                         \
-      return [] {                                                  \
-        Options o;                                                 \
-        __VA_ARGS__;                                               \
-        return std::unique_ptr<Optimizer<T>>(new Type<T>(o));      \
-      };                                                           \
-    }                                                              \
-  };
 
-LIPFLOW_ADAPTIVE_CASE(AdagradDefaults, Adagrad, AdagradOptions, (void)o)
-LIPFLOW_ADAPTIVE_CASE(AdagradPlain, Adagrad, AdagradOptions, o.lr = 0.1)
-LIPFLOW_ADAPTIVE_CASE(AdagradDecayWd, Adagrad, AdagradOptions, o.lr = 0.1; o.lr_decay = 0.01;
+LIPFLOW_OPTIMIZER_CASE(AdagradDefaults, Adagrad, AdagradOptions, (void)o)
+LIPFLOW_OPTIMIZER_CASE(AdagradPlain, Adagrad, AdagradOptions, o.lr = 0.1)
+LIPFLOW_OPTIMIZER_CASE(AdagradDecayWd, Adagrad, AdagradOptions, o.lr = 0.1; o.lr_decay = 0.01;
                       o.initial_accumulator_value = 0.1; o.weight_decay = 0.05; o.eps = 1e-8)
 
-LIPFLOW_ADAPTIVE_CASE(RmspropDefaults, Rmsprop, RmspropOptions, (void)o)
-LIPFLOW_ADAPTIVE_CASE(RmspropWd, Rmsprop, RmspropOptions, o.lr = 0.002; o.alpha = 0.95; o.weight_decay = 0.01)
-LIPFLOW_ADAPTIVE_CASE(RmspropCentered, Rmsprop, RmspropOptions, o.lr = 0.01; o.centered = true)
-LIPFLOW_ADAPTIVE_CASE(RmspropMomentum, Rmsprop, RmspropOptions, o.lr = 0.005; o.momentum = 0.9)
-LIPFLOW_ADAPTIVE_CASE(RmspropCenteredMomentumWd, Rmsprop, RmspropOptions, o.lr = 0.003; o.eps = 1e-6;
+LIPFLOW_OPTIMIZER_CASE(RmspropDefaults, Rmsprop, RmspropOptions, (void)o)
+LIPFLOW_OPTIMIZER_CASE(RmspropWd, Rmsprop, RmspropOptions, o.lr = 0.002; o.alpha = 0.95; o.weight_decay = 0.01)
+LIPFLOW_OPTIMIZER_CASE(RmspropCentered, Rmsprop, RmspropOptions, o.lr = 0.01; o.centered = true)
+LIPFLOW_OPTIMIZER_CASE(RmspropMomentum, Rmsprop, RmspropOptions, o.lr = 0.005; o.momentum = 0.9)
+LIPFLOW_OPTIMIZER_CASE(RmspropCenteredMomentumWd, Rmsprop, RmspropOptions, o.lr = 0.003; o.eps = 1e-6;
                       o.momentum = 0.5; o.centered = true; o.weight_decay = 0.05)
 
-LIPFLOW_ADAPTIVE_CASE(NadamDefaults, Nadam, NadamOptions, (void)o)
-LIPFLOW_ADAPTIVE_CASE(NadamPlain, Nadam, NadamOptions, o.lr = 0.01)
-LIPFLOW_ADAPTIVE_CASE(NadamWd, Nadam, NadamOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99;
+LIPFLOW_OPTIMIZER_CASE(NadamDefaults, Nadam, NadamOptions, (void)o)
+LIPFLOW_OPTIMIZER_CASE(NadamPlain, Nadam, NadamOptions, o.lr = 0.01)
+LIPFLOW_OPTIMIZER_CASE(NadamWd, Nadam, NadamOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99;
                       o.weight_decay = 0.1; o.momentum_decay = 0.01)
 
-LIPFLOW_ADAPTIVE_CASE(RadamDefaults, Radam, RadamOptions, (void)o)
-LIPFLOW_ADAPTIVE_CASE(RadamPlain, Radam, RadamOptions, o.lr = 0.02)
-LIPFLOW_ADAPTIVE_CASE(RadamWd, Radam, RadamOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99; o.eps = 1e-6;
+LIPFLOW_OPTIMIZER_CASE(RadamDefaults, Radam, RadamOptions, (void)o)
+LIPFLOW_OPTIMIZER_CASE(RadamPlain, Radam, RadamOptions, o.lr = 0.02)
+LIPFLOW_OPTIMIZER_CASE(RadamWd, Radam, RadamOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99; o.eps = 1e-6;
                       o.weight_decay = 0.1)
 
-LIPFLOW_ADAPTIVE_CASE(AdamaxDefaults, Adamax, AdamaxOptions, (void)o)
-LIPFLOW_ADAPTIVE_CASE(AdamaxPlain, Adamax, AdamaxOptions, o.lr = 0.02)
-LIPFLOW_ADAPTIVE_CASE(AdamaxWd, Adamax, AdamaxOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99; o.eps = 1e-6;
+LIPFLOW_OPTIMIZER_CASE(AdamaxDefaults, Adamax, AdamaxOptions, (void)o)
+LIPFLOW_OPTIMIZER_CASE(AdamaxPlain, Adamax, AdamaxOptions, o.lr = 0.02)
+LIPFLOW_OPTIMIZER_CASE(AdamaxWd, Adamax, AdamaxOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99; o.eps = 1e-6;
                       o.weight_decay = 0.1)
 
 // plan() refuses the optimizer with invalid_argument, and the error names the parameter.

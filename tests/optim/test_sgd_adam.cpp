@@ -12,27 +12,15 @@ using namespace lipflow::optim;
 using namespace lipflow_test;
 
 // Each golden case of tests/golden/optim_sgd_adam.py, with the same hyper-parameters.
-#define LIPFLOW_CASE(Name, Type, Options, ...)                                              \
-  template <class T>                                                                     \
-  struct Name {                                                                          \
-    static OptimizerFactory<T> factory() {                                               \
-      return [] {                                                                        \
-        Options o;                                                                       \
-        __VA_ARGS__;                                                                     \
-        return std::unique_ptr<Optimizer<T>>(new Type<T>(o));                            \
-      };                                                                                 \
-    }                                                                                    \
-  };
-
-LIPFLOW_CASE(SgdPlain, Sgd, SgdOptions, o.lr = 0.05)
-LIPFLOW_CASE(SgdMomentum, Sgd, SgdOptions, o.lr = 0.03; o.momentum = 0.9)
-LIPFLOW_CASE(SgdDampening, Sgd, SgdOptions, o.lr = 0.03; o.momentum = 0.8; o.dampening = 0.3; o.weight_decay = 0.01)
-LIPFLOW_CASE(SgdNesterov, Sgd, SgdOptions, o.lr = 0.03; o.momentum = 0.9; o.nesterov = true; o.weight_decay = 0.05)
-LIPFLOW_CASE(AdamPlain, Adam, AdamOptions, o.lr = 0.02)
-LIPFLOW_CASE(AdamWd, Adam, AdamOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99; o.weight_decay = 0.1)
-LIPFLOW_CASE(AdamAmsgrad, Adam, AdamOptions, o.lr = 0.02; o.amsgrad = true; o.eps = 1e-6)
-LIPFLOW_CASE(AdamWPlain, AdamW, AdamOptions, o = AdamW<T>::defaults(); o.lr = 0.02)
-LIPFLOW_CASE(AdamWAmsgrad, AdamW, AdamOptions, o.lr = 0.02; o.weight_decay = 0.3; o.amsgrad = true)
+LIPFLOW_OPTIMIZER_CASE(SgdPlain, Sgd, SgdOptions, o.lr = 0.05)
+LIPFLOW_OPTIMIZER_CASE(SgdMomentum, Sgd, SgdOptions, o.lr = 0.03; o.momentum = 0.9)
+LIPFLOW_OPTIMIZER_CASE(SgdDampening, Sgd, SgdOptions, o.lr = 0.03; o.momentum = 0.8; o.dampening = 0.3; o.weight_decay = 0.01)
+LIPFLOW_OPTIMIZER_CASE(SgdNesterov, Sgd, SgdOptions, o.lr = 0.03; o.momentum = 0.9; o.nesterov = true; o.weight_decay = 0.05)
+LIPFLOW_OPTIMIZER_CASE(AdamPlain, Adam, AdamOptions, o.lr = 0.02)
+LIPFLOW_OPTIMIZER_CASE(AdamWd, Adam, AdamOptions, o.lr = 0.02; o.beta1 = 0.8; o.beta2 = 0.99; o.weight_decay = 0.1)
+LIPFLOW_OPTIMIZER_CASE(AdamAmsgrad, Adam, AdamOptions, o.lr = 0.02; o.amsgrad = true; o.eps = 1e-6)
+LIPFLOW_OPTIMIZER_CASE(AdamWPlain, AdamW, AdamOptions, o = AdamW<T>::defaults(); o.lr = 0.02)
+LIPFLOW_OPTIMIZER_CASE(AdamWAmsgrad, AdamW, AdamOptions, o.lr = 0.02; o.weight_decay = 0.3; o.amsgrad = true)
 
 TEST(Sgd, MatchesPyTorch) {
   check_trajectories<SgdPlain>("sgd_plain");

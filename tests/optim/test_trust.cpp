@@ -16,34 +16,22 @@ using namespace lipflow_test;
 
 // Each golden case of tests/golden/optim_trust.py (references written in torch: optax.lamb, torchlars
 // over torch.optim.SGD, lion-pytorch, transformers.Adafactor), with the same hyper-parameters.
-#define LIPFLOW_CASE(Name, Type, Options, ...)                   \
-  template <class T>                                          \
-  struct Name {                                               \
-    static OptimizerFactory<T> factory() {                    \
-      return [] {                                             \
-        Options o;                                            \
-        __VA_ARGS__;                                          \
-        return std::unique_ptr<Optimizer<T>>(new Type<T>(o)); \
-      };                                                      \
-    }                                                         \
-  };
-
-LIPFLOW_CASE(LambPlain, Lamb, LambOptions, o.lr = 0.01)
-LIPFLOW_CASE(LambWd, Lamb, LambOptions, o.lr = 0.003; o.beta1 = 0.8; o.beta2 = 0.99; o.weight_decay = 0.1)
-LIPFLOW_CASE(LambEpsRoot, Lamb, LambOptions, o.lr = 0.005; o.eps = 1e-4; o.eps_root = 1e-6; o.weight_decay = 0.01)
-LIPFLOW_CASE(LarsPlain, Lars, LarsOptions, o.lr = 1.0)
-LIPFLOW_CASE(LarsWd, Lars, LarsOptions, o.lr = 0.1; o.eta = 0.02; o.weight_decay = 0.01)
-LIPFLOW_CASE(LarsNesterovWd, Lars, LarsOptions,
+LIPFLOW_OPTIMIZER_CASE(LambPlain, Lamb, LambOptions, o.lr = 0.01)
+LIPFLOW_OPTIMIZER_CASE(LambWd, Lamb, LambOptions, o.lr = 0.003; o.beta1 = 0.8; o.beta2 = 0.99; o.weight_decay = 0.1)
+LIPFLOW_OPTIMIZER_CASE(LambEpsRoot, Lamb, LambOptions, o.lr = 0.005; o.eps = 1e-4; o.eps_root = 1e-6; o.weight_decay = 0.01)
+LIPFLOW_OPTIMIZER_CASE(LarsPlain, Lars, LarsOptions, o.lr = 1.0)
+LIPFLOW_OPTIMIZER_CASE(LarsWd, Lars, LarsOptions, o.lr = 0.1; o.eta = 0.02; o.weight_decay = 0.01)
+LIPFLOW_OPTIMIZER_CASE(LarsNesterovWd, Lars, LarsOptions,
              o.lr = 0.1; o.eta = 0.02; o.momentum = 0.8; o.nesterov = true; o.weight_decay = 0.01; o.eps = 0)
-LIPFLOW_CASE(LarsNoMomentum, Lars, LarsOptions, o.lr = 0.5; o.eta = 0.01; o.momentum = 0)
-LIPFLOW_CASE(LionPlain, Lion, LionOptions, o.lr = 3e-3)
-LIPFLOW_CASE(LionWd, Lion, LionOptions, o.lr = 3e-3; o.beta1 = 0.95; o.beta2 = 0.98; o.weight_decay = 0.5)
-LIPFLOW_CASE(LionDecoupled, Lion, LionOptions, o.lr = 3e-3; o.weight_decay = 5e-3; o.decoupled_weight_decay = true)
-LIPFLOW_CASE(AdafactorDefault, Adafactor, AdafactorOptions, (void)o)
-LIPFLOW_CASE(AdafactorLrBeta1Wd, Adafactor, AdafactorOptions,
+LIPFLOW_OPTIMIZER_CASE(LarsNoMomentum, Lars, LarsOptions, o.lr = 0.5; o.eta = 0.01; o.momentum = 0)
+LIPFLOW_OPTIMIZER_CASE(LionPlain, Lion, LionOptions, o.lr = 3e-3)
+LIPFLOW_OPTIMIZER_CASE(LionWd, Lion, LionOptions, o.lr = 3e-3; o.beta1 = 0.95; o.beta2 = 0.98; o.weight_decay = 0.5)
+LIPFLOW_OPTIMIZER_CASE(LionDecoupled, Lion, LionOptions, o.lr = 3e-3; o.weight_decay = 5e-3; o.decoupled_weight_decay = true)
+LIPFLOW_OPTIMIZER_CASE(AdafactorDefault, Adafactor, AdafactorOptions, (void)o)
+LIPFLOW_OPTIMIZER_CASE(AdafactorLrBeta1Wd, Adafactor, AdafactorOptions,
              o.lr = 0.05; o.relative_step = false; o.beta1 = 0.9; o.weight_decay = 0.1)
-LIPFLOW_CASE(AdafactorWarmup, Adafactor, AdafactorOptions, o.warmup_init = true; o.clip_threshold = 0.5; o.decay_rate = -0.5)
-LIPFLOW_CASE(AdafactorUnscaled, Adafactor, AdafactorOptions,
+LIPFLOW_OPTIMIZER_CASE(AdafactorWarmup, Adafactor, AdafactorOptions, o.warmup_init = true; o.clip_threshold = 0.5; o.decay_rate = -0.5)
+LIPFLOW_OPTIMIZER_CASE(AdafactorUnscaled, Adafactor, AdafactorOptions,
              o.lr = 0.01; o.relative_step = false; o.scale_parameter = false; o.clip_threshold = 0.5;
              o.decay_rate = -0.6; o.beta1 = 0.8; o.eps1 = 1e-20)
 

@@ -26,6 +26,21 @@ namespace lipflow_test {
 template <class T>
 using OptimizerFactory = std::function<std::unique_ptr<lipflow::optim::Optimizer<T>>()>;
 
+// Declares a golden case: a template Name<T> whose factory() builds Type<T> from an Options value
+// set up by the statements that follow (`o` is the options object), e.g.
+//   LIPFLOW_OPTIMIZER_CASE(AdamWd, Adam, AdamOptions, o.lr = 0.02; o.weight_decay = 0.1)
+#define LIPFLOW_OPTIMIZER_CASE(Name, Type, Options, ...)                                            \
+  template <class T>                                                                           \
+  struct Name {                                                                                \
+    static ::lipflow_test::OptimizerFactory<T> factory() {                                     \
+      return [] {                                                                              \
+        Options o;                                                                             \
+        __VA_ARGS__;                                                                           \
+        return std::unique_ptr<::lipflow::optim::Optimizer<T>>(new Type<T>(o));                \
+      };                                                                                       \
+    }                                                                                          \
+  };
+
 inline double rel_diff(const std::vector<double>& got, const double* want, std::size_t n) {
   double d = 0, w = 0;
   for (std::size_t i = 0; i < n; ++i) {

@@ -217,10 +217,7 @@ Lipschitz BatchNorm<T>::lipschitz() noexcept {
 
 template <class T>
 Param<T> BatchNorm<T>::param(std::size_t i) const noexcept {
-  if (!affine_) return Param<T>();
-  if (i == 0) return gamma_.param;
-  if (i == 1) return beta_.param;
-  return Param<T>();
+  return affine_param<T>(affine_, gamma_, &beta_, i);
 }
 
 template class BatchNorm<float>;

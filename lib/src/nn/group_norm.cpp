@@ -136,22 +136,14 @@ Status GroupNorm<T>::jvp(const T* x, const T* dx, std::size_t batch, T* dy) noex
 
 template <class T>
 Lipschitz GroupNorm<T>::lipschitz() noexcept {
-  Lipschitz l;
-  if (!this->bound_) return l;
-  const double g = max_abs_gain<T>(affine_, gamma_);
-  l.scope = Scope::local;
-  l.global = g / std::sqrt(eps_);
-  l.local = last_batch_ == 0 ? l.global : g * max_value<T>(last_batch_ * groups_, rstd_.data);
-  l.formula = "local max|gamma|/sqrt(min_group var + eps); global max|gamma|/sqrt(eps)";
-  return l;
+  if (!this->bound_) return Lipschitz();
+  return rstd_bound<T>(affine_, gamma_, eps_, last_batch_ * groups_, rstd_.data,
+                       "local max|gamma|/sqrt(min_group var + eps); global max|gamma|/sqrt(eps)");
 }
 
 template <class T>
 Param<T> GroupNorm<T>::param(std::size_t i) const noexcept {
-  if (!affine_) return Param<T>();
-  if (i == 0) return gamma_.param;
-  if (i == 1) return beta_.param;
-  return Param<T>();
+  return affine_param<T>(affine_, gamma_, &beta_, i);
 }
 
 template class GroupNorm<float>;

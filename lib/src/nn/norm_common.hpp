@@ -106,6 +106,30 @@ double max_value(std::size_t n, const T* v) noexcept {
   return static_cast<double>(m);
 }
 
+// The bound of a normalization whose Jacobian is diag(gain) rstd (projection): global
+// max|gain| / sqrt(eps); local max|gain| times the largest rstd of the last forward's `count`
+// normalized vectors (the smallest variance), or the global value before any forward.
+template <class T>
+Lipschitz rstd_bound(bool affine, const ParamStorage<T>& gain, double eps, std::size_t count, const T* rstd,
+                     const char* formula) noexcept {
+  Lipschitz l;
+  const double g = max_abs_gain<T>(affine, gain);
+  l.scope = Scope::local;
+  l.global = g / std::sqrt(eps);
+  l.local = count == 0 ? l.global : g * max_value<T>(count, rstd);
+  l.formula = formula;
+  return l;
+}
+
+// Parameter i of an affine normalization: the gain, then the shift (when there is one).
+template <class T>
+Param<T> affine_param(bool affine, const ParamStorage<T>& gain, const ParamStorage<T>* shift, std::size_t i) noexcept {
+  if (!affine) return Param<T>();
+  if (i == 0) return gain.param;
+  if (i == 1 && shift != nullptr) return shift->param;
+  return Param<T>();
+}
+
 }  // namespace norm_detail
 }  // namespace nn
 }  // namespace lipflow

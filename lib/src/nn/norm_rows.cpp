@@ -119,23 +119,15 @@ Status LayerNorm<T>::jvp(const T* x, const T* dx, std::size_t batch, T* dy) noex
 
 template <class T>
 Lipschitz LayerNorm<T>::lipschitz() noexcept {
-  Lipschitz l;
-  if (!this->bound_) return l;
-  const double g = max_abs_gain<T>(affine_, gamma_);
-  l.scope = Scope::local;
-  l.global = g / std::sqrt(eps_);
+  if (!this->bound_) return Lipschitz();
   // The worst row has the largest rstd = 1 / sqrt(var + eps), i.e. the smallest variance.
-  l.local = last_batch_ == 0 ? l.global : g * max_value<T>(last_batch_ * tokens_, rstd_.data);
-  l.formula = "local max|gamma|/sqrt(min_row var + eps); global max|gamma|/sqrt(eps)";
-  return l;
+  return rstd_bound<T>(affine_, gamma_, eps_, last_batch_ * tokens_, rstd_.data,
+                       "local max|gamma|/sqrt(min_row var + eps); global max|gamma|/sqrt(eps)");
 }
 
 template <class T>
 Param<T> LayerNorm<T>::param(std::size_t i) const noexcept {
-  if (!affine_) return Param<T>();
-  if (i == 0) return gamma_.param;
-  if (i == 1) return beta_.param;
-  return Param<T>();
+  return affine_param<T>(affine_, gamma_, &beta_, i);
 }
 
 template class LayerNorm<float>;
@@ -256,19 +248,14 @@ Status RMSNorm<T>::jvp(const T* x, const T* dx, std::size_t batch, T* dy) noexce
 
 template <class T>
 Lipschitz RMSNorm<T>::lipschitz() noexcept {
-  Lipschitz l;
-  if (!this->bound_) return l;
-  const double g = max_abs_gain<T>(affine_, gain_);
-  l.scope = Scope::local;
-  l.global = g / std::sqrt(eps_);
-  l.local = last_batch_ == 0 ? l.global : g * max_value<T>(last_batch_ * tokens_, rrms_.data);
-  l.formula = "local max|g|/sqrt(min_row mean(x^2) + eps); global max|g|/sqrt(eps)";
-  return l;
+  if (!this->bound_) return Lipschitz();
+  return rstd_bound<T>(affine_, gain_, eps_, last_batch_ * tokens_, rrms_.data,
+                       "local max|g|/sqrt(min_row mean(x^2) + eps); global max|g|/sqrt(eps)");
 }
 
 template <class T>
 Param<T> RMSNorm<T>::param(std::size_t i) const noexcept {
-  return affine_ && i == 0 ? gain_.param : Param<T>();
+  return affine_param<T>(affine_, gain_, nullptr, i);
 }
 
 template class RMSNorm<float>;
@@ -395,10 +382,7 @@ Lipschitz CenterNorm<T>::lipschitz() noexcept {
 
 template <class T>
 Param<T> CenterNorm<T>::param(std::size_t i) const noexcept {
-  if (!affine_) return Param<T>();
-  if (i == 0) return gamma_.param;
-  if (i == 1) return beta_.param;
-  return Param<T>();
+  return affine_param<T>(affine_, gamma_, &beta_, i);
 }
 
 template class CenterNorm<float>;
