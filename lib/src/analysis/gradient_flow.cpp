@@ -47,24 +47,33 @@ Status walk(nn::Module<T>* m, const T* x, std::size_t depth, F& f) noexcept {
   return Status::success();
 }
 
+// Reductions in double with eight independent partial sums: the dependency chain of one running sum
+// (no reassociation without -ffast-math) would make these passes several times slower than the
+// memory allows.
+constexpr std::size_t kLanes = 8;
+
+template <class T, class F>
+double reduce(const T* p, std::size_t n, F f) noexcept {
+  double acc[kLanes] = {};
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (std::size_t k = 0; k < kLanes; ++k) acc[k] += f(static_cast<double>(p[i + k]));
+  for (; i < n; ++i) acc[0] += f(static_cast<double>(p[i]));
+  double s = 0.0;
+  for (std::size_t k = 0; k < kLanes; ++k) s += acc[k];
+  return s;
+}
+
 template <class T>
 double sum_squares(const T* p, std::size_t n) noexcept {
-  double s = 0.0;
-  for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
-  return s;
+  return reduce(p, n, [](double v) { return v * v; });
 }
 
 // Biased mean and standard deviation of n values, two passes in double.
 template <class T>
 void mean_std(const T* p, std::size_t n, double* mean, double* sd) noexcept {
-  double m = 0.0;
-  for (std::size_t i = 0; i < n; ++i) m += static_cast<double>(p[i]);
-  m /= static_cast<double>(n);
-  double v = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(p[i]) - m;
-    v += d * d;
-  }
+  const double m = reduce(p, n, [](double v) { return v; }) / static_cast<double>(n);
+  const double v = reduce(p, n, [m](double e) { return (e - m) * (e - m); });
   *mean = m;
   *sd = std::sqrt(v / static_cast<double>(n));
 }
@@ -307,11 +316,17 @@ Status GradientFlow<T>::after_step(GradientFlowReport* out) noexcept {
   for (std::size_t l = 0; l < layers_; ++l) {
     double diff = 0.0, base = 0.0;
     LIPFLOW_TRY(nn::visit_params(*model_->layer(l), [&](const nn::Param<T>& p) -> Status {
+      double dd[kLanes] = {}, bb[kLanes] = {};  // independent partial sums, as reduce()
+      const T* w0 = snap + offset;
       for (std::size_t i = 0; i < p.size; ++i) {
-        const double b = static_cast<double>(snap[offset + i]);
+        const double b = static_cast<double>(w0[i]);
         const double d = static_cast<double>(p.value[i]) - b;
-        diff += d * d;
-        base += b * b;
+        dd[i % kLanes] += d * d;
+        bb[i % kLanes] += b * b;
+      }
+      for (std::size_t k = 0; k < kLanes; ++k) {
+        diff += dd[k];
+        base += bb[k];
       }
       offset += p.size;
       return Status::success();
