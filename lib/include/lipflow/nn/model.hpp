@@ -48,6 +48,8 @@ class Model {
   const T* layer_output(std::size_t i) const noexcept;
   const T* layer_grad_output(std::size_t i) const noexcept;
   const T* input_grad() const noexcept { return dx_.data; }  // dL/dx
+  // The batch of the last forward (0 before any).
+  std::size_t last_batch() const noexcept { return last_batch_; }
   const Shape& input_shape() const noexcept { return layers_.input_shape(); }
   const Shape& output_shape() const noexcept { return layers_.output_shape(); }
   Sequential<T>& layers() noexcept { return layers_; }
