@@ -1,0 +1,181 @@
+// The analysis estimators on the lab's E2 model (PAPER.md 12.5: inputs of width 32, eight blocks of
+// Linear(64) -> ReLU -> LayerNorm(64), a Linear(10) head), float, one thread, next to one training step
+// of the same model (forward + cross-entropy + backward + Adam, batch 64), so that the price of each
+// instrument is read in training steps:
+//   analysis/e2/train_step                       the unit
+//   analysis/e2/explicit_jacobian/<batch>        ModelJacobian of one sample (10 backward passes, the
+//                                                head being narrower than the input) at a forward of
+//                                                <batch> samples: each pass runs the whole batch
+//   analysis/e2/power_iteration_cold|warm        ModelSpectralNorm of one sample (batch-1 forward),
+//                                                tolerance 1e-4; cold forgets the vector each call,
+//                                                warm keeps it (the tracking case)
+//   analysis/e2/lower_bound_search               LowerBoundSearch over 16 inputs + 8 ascent steps
+// Counters: train_step_us (measured in the same benchmark function, before its timed loop) and
+// x_train_step = estimator time / training-step time. The timed loops include the forward that sets
+// the point the estimator acts at.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "lipflow/analysis/jacobian.hpp"
+#include "lipflow/analysis/lipschitz.hpp"
+#include "lipflow/analysis/spectral.hpp"
+#include "lipflow/core/memory.hpp"
+#include "lipflow/core/rng.hpp"
+#include "lipflow/nn/activation.hpp"
+#include "lipflow/nn/linear.hpp"
+#include "lipflow/nn/loss.hpp"
+#include "lipflow/nn/model.hpp"
+#include "lipflow/nn/norm.hpp"
+#include "lipflow/optim/adam.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct E2 {
+  static constexpr std::size_t kIn = 32, kWidth = 64, kBlocks = 8, kClasses = 10, kBatch = 64;
+  std::vector<std::unique_ptr<lipflow::nn::Module<float>>> layers;
+  lipflow::nn::Model<float> model;
+  lipflow::optim::Adam<float> adam;
+  lipflow::analysis::ModelJacobian<float> jacobian;
+  lipflow::analysis::ModelSpectralNorm<float> power;
+  lipflow::analysis::LowerBoundSearch<float> search;
+  lipflow::MemoryPlan plan;
+  lipflow::Arena arena;
+  lipflow::AlignedBuffer buffer;
+  std::vector<float> x, dlogits;
+  std::vector<std::int32_t> targets;
+  bool ok = false;
+
+  E2() {
+    using namespace lipflow::nn;
+    for (std::size_t b = 0; b < kBlocks; ++b) {
+      layers.emplace_back(new Linear<float>(kWidth));
+      layers.emplace_back(new Activation<float>({lipflow::kernels::Activation::relu}));
+      layers.emplace_back(new LayerNorm<float>());
+    }
+    layers.emplace_back(new Linear<float>(kClasses));
+    for (auto& l : layers)
+      if (!model.add(l.get()).ok()) return;
+    if (!model.plan(Shape::vec(kIn), kBatch, plan).ok() || !adam.add(model.layers()).ok() || !adam.plan(plan).ok() ||
+        !jacobian.plan(model, plan, true).ok() || !power.plan(model, plan).ok() || !search.plan(model, plan).ok())
+      return;
+    buffer = lipflow::AlignedBuffer(plan.total_bytes());
+    if (!arena.bind(plan, buffer.data(), buffer.size()).ok() || !model.bind(arena).ok() || !adam.bind(arena).ok() ||
+        !jacobian.bind(arena).ok() || !power.bind(arena).ok() || !search.bind(arena).ok())
+      return;
+    lipflow::Rng rng(2306);
+    if (!model.init(rng).ok()) return;
+    x.resize(kBatch * kIn);
+    for (auto& v : x) v = static_cast<float>(rng.normal_double());
+    targets.resize(kBatch);
+    for (std::size_t i = 0; i < kBatch; ++i) targets[i] = static_cast<std::int32_t>(i % kClasses);
+    dlogits.resize(kBatch * kClasses);
+    ok = true;
+  }
+
+  lipflow::Status train_step() {
+    const float* logits = nullptr;
+    LIPFLOW_TRY(model.forward(x.data(), kBatch, &logits));
+    float loss = 0;
+    LIPFLOW_TRY(lipflow::nn::cross_entropy_loss<float>(kBatch, kClasses, logits, targets.data(), &loss, dlogits.data()));
+    LIPFLOW_TRY(model.zero_grad());
+    LIPFLOW_TRY(model.backward(dlogits.data(), kBatch));
+    return adam.step();
+  }
+
+  // Mean seconds of one training step over a few, measured now.
+  double train_step_seconds() {
+    for (int i = 0; i < 3; ++i)
+      if (!train_step().ok()) return -1;
+    const int n = 30;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i)
+      if (!train_step().ok()) return -1;
+    return std::chrono::duration<double>(Clock::now() - t0).count() / n;
+  }
+};
+
+E2& e2() {
+  static E2 m;
+  return m;
+}
+
+// Runs body in the timed loop and reports its time against a training step measured just before.
+template <class Body>
+void run_against_train_step(benchmark::State& state, Body&& body) {
+  E2& m = e2();
+  if (!m.ok) {
+    state.SkipWithError("E2 model setup failed");
+    return;
+  }
+  const double train = m.train_step_seconds();
+  if (!(train > 0)) {
+    state.SkipWithError("training step failed");
+    return;
+  }
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    if (!body(m).ok()) {
+      state.SkipWithError("estimator failed");
+      return;
+    }
+    benchmark::ClobberMemory();
+  }
+  const double per = std::chrono::duration<double>(Clock::now() - t0).count() / static_cast<double>(state.iterations());
+  state.counters["train_step_us"] = train * 1e6;
+  state.counters["x_train_step"] = per / train;
+}
+
+void BM_TrainStep(benchmark::State& state) {
+  run_against_train_step(state, [](E2& m) { return m.train_step(); });
+}
+
+void BM_ExplicitJacobian(benchmark::State& state) {
+  const std::size_t batch = static_cast<std::size_t>(state.range(0));
+  run_against_train_step(state, [batch](E2& m) -> lipflow::Status {
+    const float* y = nullptr;
+    LIPFLOW_TRY(m.model.forward(m.x.data(), batch, &y));
+    return m.jacobian.compute(batch, 0, m.jacobian.matrix());
+  });
+}
+
+void BM_PowerIteration(benchmark::State& state) {
+  const bool warm = state.range(0) != 0;
+  int iterations = 0;
+  std::int64_t calls = 0;
+  run_against_train_step(state, [warm, &iterations, &calls](E2& m) -> lipflow::Status {
+    const float* y = nullptr;
+    LIPFLOW_TRY(m.model.forward(m.x.data(), 1, &y));
+    if (!warm) m.power.reset();
+    lipflow::analysis::SpectralReport r;
+    LIPFLOW_TRY(m.power.estimate(1, 0, {500, 1e-4}, &r));
+    iterations += r.iterations;
+    ++calls;
+    return lipflow::Status::success();
+  });
+  if (calls > 0) state.counters["power_iterations"] = static_cast<double>(iterations) / static_cast<double>(calls);
+}
+
+void BM_LowerBoundSearch(benchmark::State& state) {
+  lipflow::analysis::LowerBoundOptions opt;
+  opt.power = {200, 1e-4};
+  opt.radius = 0.5;
+  opt.steps = 8;
+  run_against_train_step(state, [&opt](E2& m) -> lipflow::Status {
+    lipflow::analysis::LowerBoundReport r;
+    return m.search.run(m.x.data(), 16, opt, &r);
+  });
+}
+
+}  // namespace
+
+BENCHMARK(BM_TrainStep)->Name("analysis/e2/train_step")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ExplicitJacobian)->Name("analysis/e2/explicit_jacobian")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PowerIteration)->Name("analysis/e2/power_iteration_cold")->Arg(0)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PowerIteration)->Name("analysis/e2/power_iteration_warm")->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LowerBoundSearch)->Name("analysis/e2/lower_bound_search")->Unit(benchmark::kMicrosecond);
