@@ -6,7 +6,10 @@
 #include <cmath>
 #include <vector>
 
+#include "lipflow/analysis/jacobian.hpp"
 #include "lipflow/analysis/monitor.hpp"
+#include "lipflow/analysis/spectral.hpp"
+#include "lipflow/analysis/svd.hpp"
 #include "lipflow/nn/activation.hpp"
 #include "lipflow/nn/linear.hpp"
 #include "lipflow/nn/loss.hpp"
@@ -216,4 +219,80 @@ TEST(Monitor, ErrorsAndFloat) {
   MonitorExtension ext;
   ext.run = fake_estimator;
   EXPECT_EQ(ok.monitor.add_extension(ext).code(), Code::plan_sealed);
+}
+
+// The estimators of spectral.hpp join the Monitor through its extension point: here the spectral norm
+// of the model's Jacobian for sample 0, warm-started from tick to tick, recorded with its cost; it
+// equals the largest singular value of the explicit Jacobian at that step.
+namespace {
+struct SpectralExtension {
+  ModelSpectralNorm<double>* estimator;
+  static Status run(void* context, std::size_t, std::size_t batch, double* values, std::size_t capacity,
+                    std::size_t* count) noexcept {
+    if (capacity < 2) return Status(Code::buffer_too_small, "spectral extension");
+    auto* self = static_cast<SpectralExtension*>(context);
+    PowerOptions o;
+    o.max_iterations = 500;
+    o.tolerance = 1e-12;
+    SpectralReport r;
+    LIPFLOW_TRY(self->estimator->estimate(batch, 0, o, &r));
+    values[0] = r.sigma;
+    values[1] = static_cast<double>(r.iterations);
+    *count = 2;
+    return Status::success();
+  }
+};
+}  // namespace
+
+TEST(Monitor, RunsTheSpectralEstimatorAsAnExtension) {
+  Trainer<double> tr;
+  ModelSpectralNorm<double> spectral;
+  SpectralExtension context{&spectral};
+  MonitorExtension ext;
+  ext.name = "model_spectral_norm";
+  ext.run = SpectralExtension::run;
+  ext.context = &context;
+  MonitorOptions o;
+  o.every = 2;
+  o.estimators = kMonitorGradientNorms | (1u << kMonitorExtensionBit);
+  // The estimator's memory goes into the same plan, before the buffer is bound.
+  for (Module<double>* m : {static_cast<Module<double>*>(&tr.l1), static_cast<Module<double>*>(&tr.act),
+                            static_cast<Module<double>*>(&tr.ln), static_cast<Module<double>*>(&tr.l2)})
+    ASSERT_TRUE(tr.model.add(m).ok());
+  ASSERT_TRUE(tr.model.plan(Shape::vec(5), Trainer<double>::batch, tr.plan).ok());
+  ASSERT_TRUE(tr.monitor.add_extension(ext).ok());
+  ASSERT_TRUE(tr.monitor.plan(tr.model, tr.plan, o).ok());
+  ASSERT_TRUE(spectral.plan(tr.model, tr.plan).ok());
+  ModelJacobian<double> jacobian;
+  ASSERT_TRUE(jacobian.plan(tr.model, tr.plan, true).ok());
+  ASSERT_TRUE(tr.sgd.add(tr.model.layers()).ok());
+  ASSERT_TRUE(tr.sgd.plan(tr.plan).ok());
+  tr.buf = AlignedBuffer(tr.plan.total_bytes());
+  ASSERT_TRUE(tr.arena.bind(tr.plan, tr.buf.data(), tr.buf.size()).ok());
+  ASSERT_TRUE(tr.model.bind(tr.arena).ok());
+  ASSERT_TRUE(tr.monitor.bind(tr.arena).ok());
+  ASSERT_TRUE(spectral.bind(tr.arena).ok());
+  ASSERT_TRUE(jacobian.bind(tr.arena).ok());
+  ASSERT_TRUE(tr.sgd.bind(tr.arena).ok());
+  Rng rng(3);
+  ASSERT_TRUE(tr.model.init(rng).ok());
+  tr.x.resize(Trainer<double>::batch * 5);
+  for (auto& v : tr.x) v = rng.normal_double();
+  tr.t = {0, 1, 2, 3};
+  tr.g.resize(Trainer<double>::batch * 4);
+  for (std::size_t step = 0; step < 6; ++step) {
+    ASSERT_TRUE(tr.train_step().ok());
+    bool recorded = false;
+    ASSERT_TRUE(tr.monitor.on_step(step, Trainer<double>::batch, &recorded).ok());
+    if (!recorded) continue;
+    const MonitorRecord* r = tr.monitor.latest();
+    ASSERT_EQ(r->extension_count[0], 2u);
+    EXPECT_GT(r->cost_us[kMonitorExtensionBit], 0.0);
+    // The exact value at the same point: the explicit Jacobian of sample 0 and its singular values.
+    std::vector<double> sigma(4);
+    ASSERT_TRUE(jacobian.compute(Trainer<double>::batch, 0, jacobian.matrix()).ok());
+    std::vector<double> jac(jacobian.matrix(), jacobian.matrix() + 4 * 5);
+    ASSERT_TRUE(singular_values<double>(jac.data(), 4, 5, 5, sigma.data()).ok());
+    EXPECT_NEAR(r->extension[0][0], sigma[0], 1e-8 * sigma[0]) << "step " << step;
+  }
 }

@@ -48,8 +48,9 @@ class Model {
   const T* layer_output(std::size_t i) const noexcept;
   const T* layer_grad_output(std::size_t i) const noexcept;
   const T* input_grad() const noexcept { return dx_.data; }  // dL/dx
-  // The batch of the last forward (0 before any).
+  // The batch of the last forward (0 before any), and the largest batch the model was planned for.
   std::size_t last_batch() const noexcept { return last_batch_; }
+  std::size_t max_batch() const noexcept { return layers_.max_batch(); }
   const Shape& input_shape() const noexcept { return layers_.input_shape(); }
   const Shape& output_shape() const noexcept { return layers_.output_shape(); }
   Sequential<T>& layers() noexcept { return layers_; }
