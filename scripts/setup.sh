@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++                       # build
   libgtest-dev googletest libbenchmark-dev    # tests (googletest: sources for cross builds), benchmarks
   libxsimd-dev libxtensor-dev xtl-dev         # SIMD batches, tensor adaptors
+  nlohmann-json3-dev                          # JSON configs (the lab layer only)
   libeigen3-dev libopenblas-dev               # benchmark peers
   emscripten binaryen                         # the wasm preset
   g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
