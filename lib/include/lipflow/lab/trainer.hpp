@@ -146,7 +146,8 @@ class Trainer {
   // Errors: invalid_argument naming the option (batch_size, max_steps, divergence_factor, clip_value,
   // loss: mse on class targets...), shape_mismatch (model input vs sample shape, output size vs
   // targets x classes), already_bound (a second setup), buffer_too_small (allocation failed) and
-  // the plans' and binds' errors.
+  // the plans' and binds' errors. Options are checked before anything is planned; an error after
+  // that (a shape, a bind) leaves the model and optimizer partly planned: build new ones to retry.
   Status setup(nn::Model<float>& model, optim::Optimizer<float>& optimizer, const Dataset& data,
                const TrainerOptions& options, analysis::Monitor<float>* monitor = nullptr,
                const analysis::MonitorOptions& monitor_options = analysis::MonitorOptions(),
