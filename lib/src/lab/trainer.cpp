@@ -1,0 +1,383 @@
+// lipflow/lab/trainer.cpp: the training loop (see trainer.hpp for the order of a step).
+#include "lipflow/lab/trainer.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "lipflow/nn/loss.hpp"
+
+namespace lipflow {
+namespace lab {
+namespace {
+
+constexpr std::uint64_t kInitStream = 5, kOrderStream = 7;
+
+bool all_finite(const float* p, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+const char* loss_name(LossKind kind) noexcept {
+  switch (kind) {
+    case LossKind::automatic: return "automatic";
+    case LossKind::cross_entropy: return "cross_entropy";
+    case LossKind::mse: return "mse";
+  }
+  return "unknown";
+}
+
+const char* stop_reason_name(StopReason reason) noexcept {
+  switch (reason) {
+    case StopReason::none: return "running";
+    case StopReason::completed: return "completed";
+    case StopReason::nonfinite_loss: return "non-finite loss";
+    case StopReason::nonfinite_gradient: return "non-finite gradient";
+    case StopReason::diverged: return "diverged";
+    case StopReason::error: return "error";
+  }
+  return "unknown";
+}
+
+Status Trainer::setup(nn::Model<float>& model, optim::Optimizer<float>& optimizer, const Dataset& data,
+                      const TrainerOptions& options, analysis::Monitor<float>* monitor,
+                      const analysis::MonitorOptions& monitor_options, std::vector<StepRecord>* records) {
+  if (setup_) return Status(Code::already_bound, "trainer.setup: called twice");
+  if (data.empty()) return Status(Code::invalid_argument, "trainer.setup: empty dataset");
+  const TrainerOptions& o = options;
+  const std::size_t n = data.size(Split::train);
+  if (o.batch_size == 0 || o.batch_size > n)
+    return Status(Code::invalid_argument, "trainer: batch_size", static_cast<long long>(o.batch_size),
+                  static_cast<long long>(n));
+  if (o.max_steps == 0) return Status(Code::invalid_argument, "trainer: max_steps", 0, 1);
+  if (!(o.divergence_factor > 1.0))  // NaN fails too; inf disables the check
+    return Status(Code::invalid_argument, "trainer: divergence_factor", static_cast<long long>(o.divergence_factor), 1);
+  if (!(o.divergence_smoothing >= 0.0 && o.divergence_smoothing < 1.0))
+    return Status(Code::invalid_argument, "trainer: divergence_smoothing", static_cast<long long>(o.divergence_smoothing), 1);
+  if ((o.clip == ClipKind::norm || o.clip == ClipKind::value) && !(o.clip_value > 0.0))
+    return Status(Code::invalid_argument, "trainer: clip_value", static_cast<long long>(o.clip_value));
+  if (static_cast<unsigned>(o.clip) > static_cast<unsigned>(ClipKind::adaptive))
+    return Status(Code::invalid_argument, "trainer: clip", static_cast<long long>(o.clip));
+  if (o.schedule != nullptr && o.sequential != nullptr)
+    return Status(Code::invalid_argument, "trainer: schedule and sequential both set");
+
+  loss_ = o.loss;
+  if (loss_ == LossKind::automatic)
+    loss_ = data.target_kind() == TargetKind::classes ? LossKind::cross_entropy : LossKind::mse;
+  if (loss_ == LossKind::cross_entropy && data.target_kind() != TargetKind::classes)
+    return Status(Code::invalid_argument, "trainer: loss cross_entropy needs class targets");
+  if (loss_ == LossKind::mse && data.target_kind() != TargetKind::values)
+    return Status(Code::invalid_argument, "trainer: loss mse needs value targets");
+  if (static_cast<unsigned>(loss_) > static_cast<unsigned>(LossKind::mse))
+    return Status(Code::invalid_argument, "trainer: loss", static_cast<long long>(loss_));
+
+  has_schedule_ = false;
+  schedule_ = optim::SequentialSchedule();
+  if (o.schedule != nullptr) {
+    LIPFLOW_TRY(schedule_.add(*o.schedule, 0));
+    has_schedule_ = true;
+  } else if (o.sequential != nullptr) {
+    LIPFLOW_TRY(o.sequential->validate());
+    schedule_ = *o.sequential;
+    has_schedule_ = true;
+  }
+
+  eval_batch_ = o.eval_batch == 0 ? o.batch_size : o.eval_batch;
+  const std::size_t max_batch = o.batch_size > eval_batch_ ? o.batch_size : eval_batch_;
+  rows_per_sample_ = data.target_size();
+  LIPFLOW_TRY(model.plan(data.sample_shape(), max_batch, plan_));
+  out_size_ = model.output_shape().size();
+  const std::size_t want = loss_ == LossKind::cross_entropy ? data.target_size() * data.classes() : data.target_size();
+  if (out_size_ != want)
+    return Status(Code::shape_mismatch, "trainer: model output size vs targets x classes",
+                  static_cast<long long>(out_size_), static_cast<long long>(want));
+  if (monitor != nullptr) LIPFLOW_TRY(monitor->plan(model, plan_, monitor_options));
+  if (o.add_params) LIPFLOW_TRY(optimizer.add(model.layers()));
+  LIPFLOW_TRY(optimizer.plan(plan_));
+  LIPFLOW_TRY(plan_.reserve_array<float>("trainer.x", MemoryKind::activations, max_batch * data.sample_size(), &rx_));
+  LIPFLOW_TRY(plan_.reserve_array<std::int32_t>("trainer.targets", MemoryKind::activations,
+                                                max_batch * data.target_size(), &rt_));
+  LIPFLOW_TRY(plan_.reserve_array<float>("trainer.dy", MemoryKind::activations, max_batch * out_size_, &rg_));
+  LIPFLOW_TRY(plan_.reserve_array<std::uint32_t>("trainer.order", MemoryKind::scratch, n, &rorder_));
+  if (o.hooks.plan_extra != nullptr) LIPFLOW_TRY(o.hooks.plan_extra(o.hooks.context, plan_));
+
+  buffer_ = AlignedBuffer(plan_.total_bytes());
+  if (buffer_.data() == nullptr)
+    return Status(Code::buffer_too_small, "trainer.setup: allocation", 0, static_cast<long long>(plan_.total_bytes()));
+  LIPFLOW_TRY(arena_.bind(plan_, buffer_.data(), buffer_.size()));
+  LIPFLOW_TRY(model.bind(arena_));
+  if (monitor != nullptr) LIPFLOW_TRY(monitor->bind(arena_));
+  LIPFLOW_TRY(optimizer.bind(arena_));
+  std::size_t count = 0;
+  LIPFLOW_TRY(arena_.span(rx_, &x_, &count));
+  std::int32_t* t = nullptr;
+  LIPFLOW_TRY(arena_.span(rt_, &t, &count));
+  t_ = t;  // int32 and float targets share the region (both 4 bytes)
+  LIPFLOW_TRY(arena_.span(rg_, &g_, &count));
+  LIPFLOW_TRY(arena_.span(rorder_, &order_, &count));
+  if (o.hooks.bind_extra != nullptr) LIPFLOW_TRY(o.hooks.bind_extra(o.hooks.context, arena_));
+  if (o.init_model) {
+    Rng init_rng(o.seed, kInitStream);
+    LIPFLOW_TRY(model.init(init_rng));
+  }
+
+  model_ = &model;
+  opt_ = &optimizer;
+  data_ = &data;
+  monitor_ = monitor;
+  o_ = o;
+  o_.schedule = nullptr;  // copied into schedule_
+  o_.sequential = nullptr;
+  records_ = records != nullptr ? records : &own_records_;
+  records_->reserve(records_->size() + o.max_steps);
+  evals_.reserve((o.eval_every > 0 ? o.max_steps / o.eval_every : 0) + 2);
+  order_rng_ = Rng(o.seed, kOrderStream);
+  need_shuffle_ = true;
+  epoch_pos_ = 0;
+  ema_ = 0.0;
+  beta_pow_ = 1.0;
+  result_ = TrainResult();
+  result_.min_loss = std::numeric_limits<double>::infinity();
+  setup_ = true;
+  return Status::success();
+}
+
+Status Trainer::compute_loss(const float* y, std::size_t batch, const void* targets, double* loss, float* grad,
+                             std::size_t* correct) noexcept {
+  float l = 0.0f;
+  if (loss_ == LossKind::cross_entropy) {
+    const std::size_t rows = batch * rows_per_sample_, k = data_->classes();
+    const std::int32_t* t = static_cast<const std::int32_t*>(targets);
+    LIPFLOW_TRY(nn::cross_entropy_loss<float>(rows, k, y, t, &l, grad));
+    if (correct != nullptr) {
+      std::size_t c = 0;
+      for (std::size_t r = 0; r < rows; ++r) {
+        const float* row = y + r * k;
+        std::size_t best = 0;
+        for (std::size_t j = 1; j < k; ++j)
+          if (row[j] > row[best]) best = j;
+        if (static_cast<std::int32_t>(best) == t[r]) ++c;
+      }
+      *correct = c;
+    }
+  } else {
+    LIPFLOW_TRY(nn::mse_loss<float>(batch * rows_per_sample_, y, static_cast<const float*>(targets), &l, grad));
+  }
+  *loss = static_cast<double>(l);
+  return Status::success();
+}
+
+Status Trainer::evaluate(Split split, EvalRecord* out) noexcept {
+  if (!setup_) return Status(Code::not_bound, "trainer.evaluate: before setup");
+  if (out == nullptr) return Status(Code::null_pointer, "trainer.evaluate: out");
+  const std::size_t n = data_->size(split), ss = data_->sample_size(), ts = rows_per_sample_;
+  const bool ce = loss_ == LossKind::cross_entropy;
+  double sum = 0.0;
+  std::size_t rows = 0, correct = 0;
+  model_->set_training(false);
+  Status st;
+  for (std::size_t start = 0; start < n && st.ok(); start += eval_batch_) {
+    const std::size_t count = n - start < eval_batch_ ? n - start : eval_batch_;
+    const float* y = nullptr;
+    st = model_->forward(data_->features(split) + start * ss, count, &y);
+    if (!st.ok()) break;
+    const void* t = ce ? static_cast<const void*>(data_->class_targets(split) + start * ts)
+                       : static_cast<const void*>(data_->value_targets(split) + start * ts);
+    double l = 0.0;
+    std::size_t c = 0;
+    st = compute_loss(y, count, t, &l, nullptr, ce ? &c : nullptr);
+    sum += l * static_cast<double>(count * ts);
+    rows += count * ts;
+    correct += c;
+  }
+  model_->set_training(true);
+  LIPFLOW_TRY(st);
+  out->step = result_.steps_done;
+  out->loss = sum / static_cast<double>(rows);
+  out->accuracy = ce ? static_cast<double>(correct) / static_cast<double>(rows) : std::numeric_limits<double>::quiet_NaN();
+  return Status::success();
+}
+
+void Trainer::locate_nonfinite_gradient(int* layer, const char** kind) noexcept {
+  *layer = -1;
+  *kind = "loss";
+  const std::size_t batch = model_->last_batch(), layers = model_->layer_count();
+  if (layers == 0) return;
+  // dL/dy itself (from the loss)
+  if (!all_finite(model_->layer_grad_output(layers - 1), batch * model_->output_shape().size())) return;
+  // backward order: the first layer whose parameter gradients or input gradient are not finite while
+  // the gradient it received was
+  for (std::size_t i = layers; i-- > 0;) {
+    nn::Module<float>* m = model_->layer(i);
+    bool bad = false;
+    (void)nn::visit_params(*m, [&bad](const nn::Param<float>& p) {
+      if (!bad && p.grad != nullptr && !all_finite(p.grad, p.size)) bad = true;
+      return Status::success();
+    });
+    const float* dx = i == 0 ? model_->input_grad() : model_->layer_grad_output(i - 1);
+    if (!bad && dx != nullptr && !all_finite(dx, batch * m->input_shape().size())) bad = true;
+    if (bad) {
+      *layer = static_cast<int>(i);
+      *kind = m->kind();
+      return;
+    }
+  }
+}
+
+Status Trainer::stop(StopReason reason, std::size_t step, TrainResult* result) noexcept {
+  stopped_ = reason != StopReason::none;
+  result_.reason = reason;
+  result_.step = step;
+  char* m = result_.message;
+  const std::size_t cap = sizeof(result_.message);
+  switch (reason) {
+    case StopReason::completed:
+      std::snprintf(m, cap, "completed %zu steps (%zu epochs)", result_.steps_done, result_.epochs_done);
+      break;
+    case StopReason::nonfinite_loss:
+      std::snprintf(m, cap, "non-finite loss at step %zu", step);
+      break;
+    case StopReason::nonfinite_gradient:
+      if (result_.layer >= 0)
+        std::snprintf(m, cap, "non-finite gradient at step %zu in layer %d (%s)", step, result_.layer,
+                      result_.layer_kind);
+      else
+        std::snprintf(m, cap, "non-finite gradient at step %zu from the loss", step);
+      break;
+    case StopReason::diverged:
+      std::snprintf(m, cap, "diverged at step %zu: loss (moving average) %.6g > %.6g x minimum %.6g", step,
+                    result_.watched_loss,
+                    o_.divergence_factor, result_.min_loss);
+      break;
+    case StopReason::error: {
+      char buf[128];
+      std::snprintf(m, cap, "error at step %zu: %s", step, result_.status.message(buf, sizeof(buf)));
+      break;
+    }
+    case StopReason::none:
+      m[0] = '\0';
+      break;
+  }
+  if (result != nullptr) *result = result_;
+  return Status::success();
+}
+
+Status Trainer::fail(const Status& st, std::size_t step, TrainResult* result) noexcept {
+  result_.status = st;
+  (void)stop(StopReason::error, step, result);
+  return st;
+}
+
+Status Trainer::one_step(std::size_t step, bool* stopped, TrainResult* result) noexcept {
+  *stopped = true;
+  const std::size_t n = data_->size(Split::train), bs = o_.batch_size;
+  if (need_shuffle_) {
+    LIPFLOW_TRY(data_->epoch_order(Split::train, order_rng_, order_, n));
+    epoch_pos_ = 0;
+    need_shuffle_ = false;
+  }
+  const std::size_t count = n - epoch_pos_ < bs ? n - epoch_pos_ : bs;
+  last_indices_ = order_ + epoch_pos_;
+  last_count_ = count;
+  if (loss_ == LossKind::cross_entropy)
+    LIPFLOW_TRY(data_->batch(Split::train, last_indices_, count, x_, static_cast<std::int32_t*>(t_)));
+  else
+    LIPFLOW_TRY(data_->batch(Split::train, last_indices_, count, x_, static_cast<float*>(t_)));
+  epoch_pos_ += count;
+  const std::size_t left = n - epoch_pos_;
+  if (left == 0 || (o_.drop_last && left < bs)) {
+    need_shuffle_ = true;
+    ++result_.epochs_done;
+  }
+
+  const float* y = nullptr;
+  LIPFLOW_TRY(model_->forward(x_, count, &y));
+  double loss = 0.0;
+  LIPFLOW_TRY(compute_loss(y, count, t_, &loss, g_, nullptr));
+  result_.last_loss = loss;
+  if (!std::isfinite(loss)) return stop(StopReason::nonfinite_loss, step, result);
+  const double beta = o_.divergence_smoothing;
+  ema_ = beta * ema_ + (1.0 - beta) * loss;
+  beta_pow_ *= beta;
+  const double watched = ema_ / (1.0 - beta_pow_);
+  result_.watched_loss = watched;
+  if (step >= o_.divergence_warmup && watched > o_.divergence_factor * result_.min_loss)
+    return stop(StopReason::diverged, step, result);
+  if (watched < result_.min_loss) result_.min_loss = watched;
+
+  LIPFLOW_TRY(model_->zero_grad());
+  LIPFLOW_TRY(model_->backward(g_, count));
+  // The global 2-norm, measured without touching the gradients (clip_grad_norm with max_norm = inf
+  // would scale them by NaN when the total is not finite, hiding where it started). Squares in double
+  // cannot overflow for float gradients.
+  double sum = 0.0;
+  LIPFLOW_TRY(model_->visit_params([&sum](const nn::Param<float>& p) {
+    for (std::size_t i = 0; i < p.size; ++i) sum += static_cast<double>(p.grad[i]) * static_cast<double>(p.grad[i]);
+    return Status::success();
+  }));
+  const double norm = std::sqrt(sum);
+  if (!std::isfinite(norm)) {
+    locate_nonfinite_gradient(&result_.layer, &result_.layer_kind);
+    return stop(StopReason::nonfinite_gradient, step, result);
+  }
+  switch (o_.clip) {
+    case ClipKind::none: break;
+    case ClipKind::norm: LIPFLOW_TRY(optim::clip_grad_norm<float>(model_->layers(), o_.clip_value)); break;
+    case ClipKind::value: LIPFLOW_TRY(optim::clip_grad_value<float>(model_->layers(), o_.clip_value)); break;
+    case ClipKind::adaptive: LIPFLOW_TRY(optim::adaptive_clip_grad<float>(model_->layers(), o_.agc)); break;
+  }
+  if (has_schedule_) LIPFLOW_TRY(optim::apply(schedule_, *opt_));
+  const double lr = opt_->group(0).lr;
+  LIPFLOW_TRY(opt_->step());
+  if (monitor_ != nullptr) LIPFLOW_TRY(monitor_->on_step(step, count));
+  if (records_->size() < records_->capacity()) records_->push_back(StepRecord{step, loss, lr, norm});
+  ++result_.steps_done;
+  const std::size_t done = result_.steps_done;
+  if (o_.eval_every > 0 && done % o_.eval_every == 0) {
+    EvalRecord e;
+    LIPFLOW_TRY(evaluate(Split::test, &e));
+    if (evals_.size() < evals_.capacity()) evals_.push_back(e);
+  }
+  if (o_.checkpoint_every > 0 && done % o_.checkpoint_every == 0 && o_.hooks.checkpoint != nullptr)
+    LIPFLOW_TRY(o_.hooks.checkpoint(o_.hooks.context, done));
+  *stopped = false;
+  return Status::success();
+}
+
+Status Trainer::train(std::size_t steps, TrainResult* result) noexcept {
+  if (!setup_) return Status(Code::not_bound, "trainer.train: before setup");
+  if (stopped_) {
+    if (result != nullptr) *result = result_;
+    return result_.status;
+  }
+  auto finished = [this]() {
+    return result_.steps_done >= o_.max_steps || (o_.max_epochs > 0 && result_.epochs_done >= o_.max_epochs);
+  };
+  for (std::size_t i = 0; i < steps && !finished(); ++i) {
+    bool stopped = false;
+    const std::size_t step = result_.steps_done;
+    Status st = one_step(step, &stopped, result);
+    if (!st.ok()) return fail(st, step, result);
+    if (stopped) return Status::success();
+  }
+  if (finished()) return stop(StopReason::completed, result_.steps_done, result);
+  return stop(StopReason::none, result_.steps_done, result);
+}
+
+Status Trainer::run(TrainResult* result) noexcept {
+  LIPFLOW_TRY(train(std::numeric_limits<std::size_t>::max(), result));
+  if (result_.reason == StopReason::completed &&
+      (evals_.empty() || evals_.back().step != result_.steps_done) && evals_.size() < evals_.capacity()) {
+    EvalRecord e;
+    Status st = evaluate(Split::test, &e);
+    if (!st.ok()) return fail(st, result_.steps_done, result);
+    evals_.push_back(e);
+  }
+  return Status::success();
+}
+
+}  // namespace lab
+}  // namespace lipflow
