@@ -334,3 +334,70 @@ TEST(LabConfig, DescribeListsLayersMemoryAndBounds) {
   EXPECT_NE(d.find("schedule: cosine after linear warmup of 50 steps\n"), std::string::npos) << d;
   EXPECT_NE(d.find("clip: norm\n"), std::string::npos) << d;
 }
+
+TEST(LabConfig, EveryOptimizerAndScheduleBuildsWithDefaults) {
+  for (const char* opt : {"sgd", "adam", "adamw", "nadam", "radam", "adamax", "adagrad", "rmsprop", "lamb", "lars", "lion",
+                          "adafactor"}) {
+    SCOPED_TRACE(opt);
+    ExperimentConfig c;
+    const ConfigError e = parse_config(base_with("\"name\": \"adam\", \"lr\": 0.01", std::string("\"name\": \"") + opt + "\""), &c);
+    ASSERT_TRUE(e.ok()) << e.message();
+    std::unique_ptr<Experiment> x;
+    const ConfigError b = Experiment::build(c, &x);
+    ASSERT_TRUE(b.ok()) << b.message();
+    EXPECT_STREQ(x->optimizer().name(), opt);
+  }
+  for (const char* sched : {R"({"kind": "constant"})", R"({"kind": "step", "step_size": 10})",
+                            R"({"kind": "multi_step", "milestones": [5, 9]})", R"({"kind": "exponential", "gamma": 0.9})",
+                            R"({"kind": "linear"})", R"({"kind": "cosine", "t_max": 10})",
+                            R"({"kind": "warmup_cosine", "warmup_steps": 2, "decay_steps": 10})",
+                            R"({"kind": "inverse_sqrt", "warmup_steps": 4})",
+                            R"({"kind": "one_cycle", "total_steps": 10, "anneal": "linear"})",
+                            R"({"kind": "cosine", "t_max": 10, "warmup": {"steps": 3, "kind": "constant", "factor": 0.1}})"}) {
+    SCOPED_TRACE(sched);
+    ExperimentConfig c, d;
+    const ConfigError e = parse_config(base_with("\"training\"", std::string("\"schedule\": ") + sched + ", \"training\""), &c);
+    ASSERT_TRUE(e.ok()) << e.message();
+    ASSERT_TRUE(parse_config(to_json_text(c), &d).ok());
+    EXPECT_TRUE(c == d);
+    std::unique_ptr<Experiment> x;
+    ASSERT_TRUE(Experiment::build(c, &x).ok());
+    ASSERT_TRUE(x->apply_schedule().ok());
+  }
+  // Milestones out of order, and a schedule parameter that is not that schedule's.
+  expect_error(base_with("\"training\"", R"("schedule": {"kind": "multi_step", "milestones": [5, 5]}, "training")"),
+               "schedule.milestones[1]", "5", "> the previous milestone (5)");
+  expect_error(base_with("\"training\"", R"("schedule": {"kind": "cosine", "t_max": 5, "gamma": 0.1}, "training")"),
+               "schedule.gamma", "0.1", "no such field in schedule cosine");
+}
+
+// Every prefix of every example, and every example with one character replaced, is either a valid
+// config or a clear error: never a crash or an abort.
+TEST(LabConfig, DamagedTextNeverCrashes) {
+  std::size_t errors = 0;
+  for (const char* name : kExamples) {
+    const std::string text = read_config(name);
+    for (std::size_t n = 0; n < text.rfind('}'); n += 3) {
+      const ConfigError e = parse(text.substr(0, n));
+      EXPECT_FALSE(e.ok());
+      errors += !e.ok();
+    }
+    Rng rng(9);
+    const char junk[] = {'"', '{', '}', '[', ']', ',', ':', '-', '0', 'e', 'x', '\0', '\xff'};
+    for (int k = 0; k < 300; ++k) {
+      std::string t = text;
+      t[rng.next_u32() % t.size()] = junk[rng.next_u32() % sizeof junk];
+      ExperimentConfig c;
+      const ConfigError e = parse_config(t, &c);
+      if (e.ok()) {
+        std::unique_ptr<Experiment> x;
+        const ConfigError b = Experiment::build(c, &x);
+        (void)b;  // may fail (a cap), must not crash
+      } else {
+        EXPECT_FALSE(e.path.empty());
+        EXPECT_FALSE(e.allowed.empty());
+      }
+    }
+  }
+  EXPECT_GT(errors, 100u);
+}
