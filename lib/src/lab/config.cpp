@@ -129,9 +129,11 @@ class Obj {
     if (v == nullptr) return !required;
     return read_uint(*v, sub(key), lo, hi, out, e_);
   }
-  bool size(const char* key, std::size_t* out, std::size_t lo, std::size_t hi, bool required = false) {
+  // As u64, into a size_t: the upper limit is also capped at what size_t holds (wasm32 has 32 bits).
+  bool size(const char* key, std::size_t* out, std::uint64_t lo, std::uint64_t hi, bool required = false) {
     std::uint64_t x = *out;
-    if (!u64(key, &x, lo, hi, required)) return false;
+    const std::uint64_t cap = static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max());
+    if (!u64(key, &x, lo, hi < cap ? hi : cap, required)) return false;
     *out = static_cast<std::size_t>(x);
     return true;
   }
@@ -475,12 +477,13 @@ std::string shape_text(const nn::Shape& s) {
 }
 
 bool check_extent(const nn::Shape& s, const std::string& path, ConfigError* e) {
-  std::size_t n = 1;
+  std::uint64_t n = 1;  // at most 3 extents of at most 2^20 each: no overflow in 64 bits
   for (int d = 0; d < s.rank; ++d) {
     if (s.dims[d] == 0 || s.dims[d] > kMaxExtent) return fail(e, path, shape_text(s), "every extent in [1, 1048576]");
     n *= s.dims[d];
   }
-  if (n > (std::size_t{1} << 32)) return fail(e, path, shape_text(s), "at most 2^32 values per sample");
+  const std::uint64_t limit = std::uint64_t{1} << 31;  // also fits a 32-bit size_t (wasm32)
+  if (n > limit) return fail(e, path, shape_text(s), "at most 2^31 values per sample");
   return true;
 }
 

@@ -207,7 +207,7 @@ class Trainer {
   void* t_ = nullptr;  // std::int32_t (classes) or float (values)
   float* g_ = nullptr;
   std::uint32_t* order_ = nullptr;
-  std::size_t out_size_ = 0, rows_per_sample_ = 0, eval_batch_ = 0, steps_per_epoch_ = 0;
+  std::size_t out_size_ = 0, rows_per_sample_ = 0, eval_batch_ = 0;
 
   Rng order_rng_;
   std::size_t epoch_pos_ = 0;  // next batch start in the current order
