@@ -120,9 +120,11 @@ std::vector<double> log_spaced(double lo, double hi, std::size_t count) {
 
 std::string result_to_json(const Result& r) {
   nlohmann::json j;
-  j["preset"] = r.preset;
-  j["size"] = run_size_name(r.size);
-  j["seed"] = r.seed;
+  nlohmann::json config;
+  config["preset"] = r.preset;
+  config["size"] = run_size_name(r.size);
+  config["seed"] = r.seed;
+  j["config"] = config;
   nlohmann::json series = nlohmann::json::array();
   for (const Series& s : r.series) {
     nlohmann::json o;

@@ -95,7 +95,7 @@ std::vector<double> log_spaced(double lo, double hi, std::size_t count);
 
 // ---- output
 
-// The result as JSON text (2-space indent): {"preset", "size", "seed", "series": [{"name", "x_label",
+// The result as JSON text (2-space indent): {"config": {"preset", "size", "seed"}, "series": [{"name", "x_label",
 // "y_label", "x", "y"}], "columns", "summary": [{"label", "values"}], "verdict": {"claim", "holds",
 // "value", "threshold", "comparison"}}. Non-finite numbers are written as null. Allocates.
 std::string result_to_json(const Result& r);
