@@ -16,7 +16,9 @@
 //
 // Verdict: value = |fitted log-log slope of LayerNorm's norm + 1| over the scales with
 // s^2 min_row var(X) >= 100 eps (there 1/sqrt(s^2 var + eps) is within 0.5% of 1/(s sd)), threshold
-// 0.1. Additional conditions (summary rows, all must hold): CenterNorm flat (max/min - 1 < 1e-6),
+// 0.02: the exact curve's slope over that range is within about 0.005 of -1 (measured: 4e-4), while a
+// fit that wrongly includes the saturated scales gives -0.90 (quick) / -0.92 (full), which 0.1 would
+// still accept. Additional conditions (summary rows, all must hold): CenterNorm flat (max/min - 1 < 1e-6),
 // softmax <= 1/2, dot-product attention's fitted slope over s >= 1 above 1 (it tends to 2), and cosine
 // attention's measured norm <= its local bound (local_jacobian_bound) at every s.
 #include <cmath>
@@ -40,6 +42,7 @@ namespace {
 
 constexpr std::size_t kN = 8, kD = 32;
 constexpr double kEps = 1e-5;
+constexpr double kSlopeTolerance = 0.02;  // see the header comment
 
 // A module with its own plan, buffer and power-iteration estimator, for one sample of (N, D).
 struct Probe {
@@ -186,7 +189,7 @@ Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress&
   out->columns = {"norm_min_s", "norm_max_s", "min", "max", "statistic", "holds"};
   const double nan = NAN;
   const double ln_value = std::fabs(ln_slope + 1.0);
-  const bool ln_holds = ln_points >= 2 && ln_value < 0.1;
+  const bool ln_holds = ln_points >= 2 && ln_value < kSlopeTolerance;
   bool all = ln_holds;
   for (std::size_t p = 0; p < kCount; ++p) {
     const std::vector<double>& v = norms[p].y;
@@ -218,7 +221,7 @@ Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress&
 
   Verdict& v = out->verdict;
   v.value = ln_value;
-  v.threshold = 0.1;
+  v.threshold = kSlopeTolerance;
   v.holds = all;
   char buf[320];
   std::snprintf(buf, sizeof buf,
