@@ -1,0 +1,193 @@
+// lipflow/lab/experiment.cpp: the preset registry, shared helpers and the result's output forms.
+#include "lipflow/lab/experiment.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace lipflow {
+namespace lab {
+
+namespace {
+
+const Preset kPresets[] = {
+    {"E1",
+     "In a deep linear net the product of the weights grows or decays geometrically, log sigma_max "
+     "having slope log(gain) in depth, and an orthogonal init keeps it at 1.",
+     "y = W_L ... W_1 x, D = 32, depth 1..64 (quick: 1..16), no training; inits: orthogonal x gain "
+     "{0.8, 1.0, 1.2} and Gaussian N(0, gain^2 / D); sigma_max and sigma_min of the product by the "
+     "Jacobi SVD at every depth.",
+     run_e1_products},
+    {"E3",
+     "LayerNorm's local Lipschitz constant grows like 1/s as the input scale s shrinks (up to "
+     "1/sqrt(eps)), CenterNorm's is constant, softmax's stays below 1/2, dot-product attention's "
+     "grows with s and cosine attention stays below its local bound.",
+     "D = 32, N = 8 tokens, one sample; input s * X with s log-spaced in [1e-3, 10] (quick: 8 values, "
+     "full: 30); ||J|| by power iteration (analysis::ModuleSpectralNorm) for LayerNorm (eps 1e-5), "
+     "CenterNorm, softmax, dot-product and cosine attention (1 head); X has a tie in query 0's "
+     "dot-product scores so that the softmax does not saturate.",
+     run_e3_module_lipschitz},
+};
+
+bool same_id(const char* a, const std::string& b) noexcept {
+  std::size_t i = 0;
+  for (; a[i] != '\0'; ++i) {
+    if (i >= b.size()) return false;
+    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return i == b.size();
+}
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+nlohmann::json numbers(const std::vector<double>& v) {
+  nlohmann::json a = nlohmann::json::array();
+  for (double e : v) a.push_back(number(e));
+  return a;
+}
+
+std::string fmt(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+const char* run_size_name(RunSize size) noexcept { return size == RunSize::full ? "full" : "quick"; }
+
+const Preset* presets(std::size_t* count) noexcept {
+  if (count != nullptr) *count = sizeof kPresets / sizeof kPresets[0];
+  return kPresets;
+}
+
+const Preset* find_preset(const std::string& id) noexcept {
+  for (const Preset& p : kPresets)
+    if (same_id(p.id, id)) return &p;
+  return nullptr;
+}
+
+Status run_preset(const Preset& p, RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
+  if (out == nullptr) return Status(Code::null_pointer, "run_preset: out");
+  *out = Result();
+  LIPFLOW_TRY(p.run(size, seed, progress, out));
+  out->preset = p.id;
+  out->size = size;
+  out->seed = seed;
+  out->verdict.claim = p.claim;
+  progress(1.0, "done");
+  return Status::success();
+}
+
+double fitted_slope(const std::vector<double>& x, const std::vector<double>& y, const std::vector<bool>& mask) {
+  const std::size_t n = x.size() < y.size() ? x.size() : y.size();
+  double sx = 0, sy = 0, m = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (mask.empty() || (i < mask.size() && mask[i])) {
+      sx += x[i];
+      sy += y[i];
+      m += 1;
+    }
+  if (m < 2) return std::numeric_limits<double>::quiet_NaN();
+  const double mx = sx / m, my = sy / m;
+  double sxx = 0, sxy = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (mask.empty() || (i < mask.size() && mask[i])) {
+      sxx += (x[i] - mx) * (x[i] - mx);
+      sxy += (x[i] - mx) * (y[i] - my);
+    }
+  if (sxx == 0) return std::numeric_limits<double>::quiet_NaN();
+  return sxy / sxx;
+}
+
+std::vector<double> log_spaced(double lo, double hi, std::size_t count) {
+  std::vector<double> v(count);
+  if (count == 0) return v;
+  if (count == 1) {
+    v[0] = lo;
+    return v;
+  }
+  const double a = std::log(lo), b = std::log(hi);
+  for (std::size_t i = 0; i < count; ++i)
+    v[i] = std::exp(a + (b - a) * static_cast<double>(i) / static_cast<double>(count - 1));
+  v[0] = lo;
+  v[count - 1] = hi;
+  return v;
+}
+
+std::string result_to_json(const Result& r) {
+  nlohmann::json j;
+  nlohmann::json config;
+  config["preset"] = r.preset;
+  config["size"] = run_size_name(r.size);
+  config["seed"] = r.seed;
+  j["config"] = config;
+  nlohmann::json series = nlohmann::json::array();
+  for (const Series& s : r.series) {
+    nlohmann::json o;
+    o["name"] = s.name;
+    o["x_label"] = s.x_label;
+    o["y_label"] = s.y_label;
+    o["x"] = numbers(s.x);
+    o["y"] = numbers(s.y);
+    series.push_back(o);
+  }
+  j["series"] = series;
+  j["columns"] = r.columns;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const SummaryRow& row : r.summary) {
+    nlohmann::json o;
+    o["label"] = row.label;
+    o["values"] = numbers(row.values);
+    rows.push_back(o);
+  }
+  j["summary"] = rows;
+  nlohmann::json v;
+  v["claim"] = r.verdict.claim;
+  v["holds"] = r.verdict.holds;
+  v["value"] = number(r.verdict.value);
+  v["threshold"] = number(r.verdict.threshold);
+  v["comparison"] = r.verdict.comparison;
+  j["verdict"] = v;
+  return j.dump(2);
+}
+
+std::string series_to_csv(const Series& s) {
+  std::string out = s.x_label + "," + s.y_label + "\n";
+  char buf[64];
+  const std::size_t n = s.x.size() < s.y.size() ? s.x.size() : s.y.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf, "%.17g,%.17g\n", s.x[i], s.y[i]);
+    out += buf;
+  }
+  return out;
+}
+
+std::string format_summary(const Result& r) {
+  std::size_t label_width = 5;
+  for (const SummaryRow& row : r.summary) label_width = row.label.size() > label_width ? row.label.size() : label_width;
+  std::size_t col_width = 12;
+  for (const std::string& c : r.columns) col_width = c.size() + 1 > col_width ? c.size() + 1 : col_width;
+  std::string out;
+  auto pad = [](std::string s, std::size_t w, bool right) {
+    if (s.size() >= w) return s;
+    return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+  };
+  out += pad("", label_width, false);
+  for (const std::string& c : r.columns) out += " " + pad(c, col_width, true);
+  out += "\n";
+  for (const SummaryRow& row : r.summary) {
+    out += pad(row.label, label_width, false);
+    for (double v : row.values) out += " " + pad(fmt(v), col_width, true);
+    out += "\n";
+  }
+  out += "\n" + r.preset + ": " + r.verdict.claim + "\n";
+  out += std::string("verdict: ") + (r.verdict.holds ? "HOLDS" : "DOES NOT HOLD") + " (" + r.verdict.comparison + ")\n";
+  return out;
+}
+
+}  // namespace lab
+}  // namespace lipflow
