@@ -26,16 +26,6 @@ using A = kernels::Activation;
 
 namespace {
 
-struct Memory {
-  MemoryPlan plan;
-  Arena arena;
-  AlignedBuffer buffer;
-  Status bind() {
-    buffer = AlignedBuffer(plan.total_bytes() == 0 ? 64 : plan.total_bytes());
-    return arena.bind(plan, buffer.data(), buffer.size());
-  }
-};
-
 // d y_sample / d x_sample by central differences of forward (h = 1e-6), other samples fixed.
 std::vector<double> fd_jacobian(Module<double>& m, const std::vector<double>& x, std::size_t batch, std::size_t sample,
                                 std::size_t ni, std::size_t no) {

@@ -25,16 +25,6 @@ using A = kernels::Activation;
 
 namespace {
 
-struct Memory {
-  MemoryPlan plan;
-  Arena arena;
-  AlignedBuffer buffer;
-  Status bind() {
-    buffer = AlignedBuffer(plan.total_bytes() == 0 ? 64 : plan.total_bytes());
-    return arena.bind(plan, buffer.data(), buffer.size());
-  }
-};
-
 const PowerOptions kTight{5000, 1e-13};
 
 // sigma_max of J by both exact references; they must agree with each other first.

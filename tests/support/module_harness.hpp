@@ -32,6 +32,17 @@ using lipflow::Status;
 using lipflow::nn::Module;
 using lipflow::nn::Shape;
 
+// One plan, one buffer, one arena: for tests that plan several objects together, then bind once.
+struct Memory {
+  MemoryPlan plan;
+  Arena arena;
+  AlignedBuffer buffer;
+  Status bind() {
+    buffer = AlignedBuffer(plan.total_bytes() == 0 ? 64 : plan.total_bytes());
+    return arena.bind(plan, buffer.data(), buffer.size());
+  }
+};
+
 // A module planned, bound and initialized on its own buffer.
 template <class T>
 struct Bench {
