@@ -267,18 +267,24 @@ const std::vector<Table>& schedule_tables() {
 
 const std::vector<Table>& dataset_tables() {
   const double E = static_cast<double>(kMaxExtent);
+  const double kMaxSamples = 2147483647.0;     // a split holds fewer than 2^31 samples
+  const double kMaxVocabulary = 16777216.0;    // token ids are stored exactly as floats
   static const std::vector<Table> t = {
-      {"two_spirals", {I("samples", 1024, 1), R("noise", 0.0, 0, kInf, false, true), R("turns", 1.5, 0, 100, true)}},
-      {"moons", {I("samples", 1024, 1), R("noise", 0.1, 0, kInf, false, true)}},
+      {"two_spirals", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples),
+                       R("turns", 1.0, 0, 100, true), R("noise", 0.05, 0, 1e6)}},
+      {"moons", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), R("noise", 0.1, 0, 1e6)}},
       {"gaussian_mixture",
-       {I("samples", 1024, 1), I("classes", 3, 2, 4096), I("dims", 2, 1, E), R("spread", 1.0, 0, kInf, true, true)}},
-      {"sine",
-       {I("samples", 1024, 1), R("noise", 0.0, 0, kInf, false, true), R("frequency", 1.0, 0, 1e6, true),
-        R("amplitude", 1.0, 0, 1e6, true)}},
-      {"copy", {I("samples", 1024, 1), I("length", 8, 1, E), I("vocabulary", 10, 2, E)}},
-      {"reverse", {I("samples", 1024, 1), I("length", 8, 1, E), I("vocabulary", 10, 2, E)}},
-      {"sort", {I("samples", 1024, 1), I("length", 8, 1, E), I("vocabulary", 10, 2, E)}},
-      {"mod_add", {I("modulus", 97, 2, E), R("train_fraction", 0.5, 0, 1, true)}},
+       {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), I("classes", 3, 2, 4096),
+        I("dims", 2, 1, E), R("mean_scale", 2.0, 0, 1e6, true), R("spread", 0.5, 0, 1e6)}},
+      {"sine", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), R("noise", 0.05, 0, 1e6)}},
+      {"copy", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), I("length", 8, 1, E),
+                I("vocabulary", 8, 2, kMaxVocabulary)}},
+      {"reverse", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), I("length", 8, 1, E),
+                   I("vocabulary", 8, 2, kMaxVocabulary)}},
+      {"sort", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), I("length", 8, 1, E),
+                I("vocabulary", 8, 2, kMaxVocabulary)}},
+      {"mod_add", {I("train_samples", 512, 1, kMaxSamples), I("test_samples", 256, 1, kMaxSamples), I("length", 8, 2, E),
+                   I("vocabulary", 8, 2, kMaxVocabulary)}},
   };
   return t;
 }

@@ -42,10 +42,9 @@ const char* stop_reason_name(StopReason reason) noexcept {
   return "unknown";
 }
 
-Status Trainer::setup(nn::Model<float>& model, optim::Optimizer<float>& optimizer, const Dataset& data,
-                      const TrainerOptions& options, analysis::Monitor<float>* monitor,
-                      const analysis::MonitorOptions& monitor_options, std::vector<StepRecord>* records) {
-  if (setup_) return Status(Code::already_bound, "trainer.setup: called twice");
+Status Trainer::configure(const Dataset& data, const TrainerOptions& options, analysis::Monitor<float>* monitor,
+                          const analysis::MonitorOptions& monitor_options) {
+  if (setup_ || configured_) return Status(Code::already_bound, "trainer.setup: called twice");
   if (data.empty()) return Status(Code::invalid_argument, "trainer.setup: empty dataset");
   const TrainerOptions& o = options;
   const std::size_t n = data.size(Split::train);
@@ -84,57 +83,72 @@ Status Trainer::setup(nn::Model<float>& model, optim::Optimizer<float>& optimize
     schedule_ = *o.sequential;
     has_schedule_ = true;
   }
-
   eval_batch_ = o.eval_batch == 0 ? o.batch_size : o.eval_batch;
-  const std::size_t max_batch = o.batch_size > eval_batch_ ? o.batch_size : eval_batch_;
   rows_per_sample_ = data.target_size();
-  LIPFLOW_TRY(model.plan(data.sample_shape(), max_batch, plan_));
-  out_size_ = model.output_shape().size();
-  const std::size_t want = loss_ == LossKind::cross_entropy ? data.target_size() * data.classes() : data.target_size();
-  if (out_size_ != want)
-    return Status(Code::shape_mismatch, "trainer: model output size vs targets x classes",
-                  static_cast<long long>(out_size_), static_cast<long long>(want));
-  if (monitor != nullptr) LIPFLOW_TRY(monitor->plan(model, plan_, monitor_options));
-  if (o.add_params) LIPFLOW_TRY(optimizer.add(model.layers()));
-  LIPFLOW_TRY(optimizer.plan(plan_));
-  LIPFLOW_TRY(plan_.reserve_array<float>("trainer.x", MemoryKind::activations, max_batch * data.sample_size(), &rx_));
-  LIPFLOW_TRY(plan_.reserve_array<std::int32_t>("trainer.targets", MemoryKind::activations,
-                                                max_batch * data.target_size(), &rt_));
-  LIPFLOW_TRY(plan_.reserve_array<float>("trainer.dy", MemoryKind::activations, max_batch * out_size_, &rg_));
-  LIPFLOW_TRY(plan_.reserve_array<std::uint32_t>("trainer.order", MemoryKind::scratch, n, &rorder_));
-  if (o.hooks.plan_extra != nullptr) LIPFLOW_TRY(o.hooks.plan_extra(o.hooks.context, plan_));
-
-  buffer_ = AlignedBuffer(plan_.total_bytes());
-  if (buffer_.data() == nullptr)
-    return Status(Code::buffer_too_small, "trainer.setup: allocation", 0, static_cast<long long>(plan_.total_bytes()));
-  LIPFLOW_TRY(arena_.bind(plan_, buffer_.data(), buffer_.size()));
-  LIPFLOW_TRY(model.bind(arena_));
-  if (monitor != nullptr) LIPFLOW_TRY(monitor->bind(arena_));
-  LIPFLOW_TRY(optimizer.bind(arena_));
-  std::size_t count = 0;
-  LIPFLOW_TRY(arena_.span(rx_, &x_, &count));
-  std::int32_t* t = nullptr;
-  LIPFLOW_TRY(arena_.span(rt_, &t, &count));
-  t_ = t;  // int32 and float targets share the region (both 4 bytes)
-  LIPFLOW_TRY(arena_.span(rg_, &g_, &count));
-  LIPFLOW_TRY(arena_.span(rorder_, &order_, &count));
-  if (o.hooks.bind_extra != nullptr) LIPFLOW_TRY(o.hooks.bind_extra(o.hooks.context, arena_));
-  if (o.init_model) {
-    Rng init_rng(o.seed, kInitStream);
-    LIPFLOW_TRY(model.init(init_rng));
-  }
-
-  model_ = &model;
-  opt_ = &optimizer;
   data_ = &data;
   monitor_ = monitor;
+  monitor_options_ = monitor_options;
   o_ = o;
   o_.schedule = nullptr;  // copied into schedule_
   o_.sequential = nullptr;
+  configured_ = true;
+  return Status::success();
+}
+
+std::size_t Trainer::max_batch() const noexcept { return o_.batch_size > eval_batch_ ? o_.batch_size : eval_batch_; }
+
+Status Trainer::plan_buffers(nn::Model<float>& model, MemoryPlan& plan) {
+  if (!configured_) return Status(Code::not_bound, "trainer.plan_buffers: before configure");
+  if (model.max_batch() < max_batch())
+    return Status(Code::invalid_argument, "trainer: model max_batch vs batch_size",
+                  static_cast<long long>(model.max_batch()), static_cast<long long>(max_batch()));
+  if (!(model.input_shape() == data_->sample_shape()))
+    return Status(Code::shape_mismatch, "trainer: model input size vs sample size",
+                  static_cast<long long>(model.input_shape().size()), static_cast<long long>(data_->sample_size()));
+  out_size_ = model.output_shape().size();
+  const std::size_t want = loss_ == LossKind::cross_entropy ? data_->target_size() * data_->classes() : data_->target_size();
+  if (out_size_ != want)
+    return Status(Code::shape_mismatch, "trainer: model output size vs targets x classes",
+                  static_cast<long long>(out_size_), static_cast<long long>(want));
+  if (monitor_ != nullptr) LIPFLOW_TRY(monitor_->plan(model, plan, monitor_options_));
+  const std::size_t mb = max_batch();
+  LIPFLOW_TRY(plan.reserve_array<float>("trainer.x", MemoryKind::activations, mb * data_->sample_size(), &rx_));
+  LIPFLOW_TRY(plan.reserve_array<std::int32_t>("trainer.targets", MemoryKind::activations,
+                                               mb * data_->target_size(), &rt_));
+  LIPFLOW_TRY(plan.reserve_array<float>("trainer.dy", MemoryKind::activations, mb * out_size_, &rg_));
+  LIPFLOW_TRY(plan.reserve_array<std::uint32_t>("trainer.order", MemoryKind::scratch, data_->size(Split::train), &rorder_));
+  if (o_.hooks.plan_extra != nullptr) LIPFLOW_TRY(o_.hooks.plan_extra(o_.hooks.context, plan));
+  return Status::success();
+}
+
+Status Trainer::bind_buffers(const Arena& arena) {
+  if (!configured_) return Status(Code::not_bound, "trainer.bind_buffers: before configure");
+  if (monitor_ != nullptr) LIPFLOW_TRY(monitor_->bind(arena));
+  std::size_t count = 0;
+  LIPFLOW_TRY(arena.span(rx_, &x_, &count));
+  std::int32_t* t = nullptr;
+  LIPFLOW_TRY(arena.span(rt_, &t, &count));
+  t_ = t;  // int32 and float targets share the region (both 4 bytes)
+  LIPFLOW_TRY(arena.span(rg_, &g_, &count));
+  LIPFLOW_TRY(arena.span(rorder_, &order_, &count));
+  if (o_.hooks.bind_extra != nullptr) LIPFLOW_TRY(o_.hooks.bind_extra(o_.hooks.context, arena));
+  buffers_bound_ = true;
+  return Status::success();
+}
+
+Status Trainer::attach(nn::Model<float>& model, optim::Optimizer<float>& optimizer, std::vector<StepRecord>* records) {
+  if (setup_) return Status(Code::already_bound, "trainer.attach: called twice");
+  if (!buffers_bound_) return Status(Code::not_bound, "trainer.attach: before bind_buffers");
+  if (o_.init_model) {
+    Rng init_rng(o_.seed, kInitStream);
+    LIPFLOW_TRY(model.init(init_rng));
+  }
+  model_ = &model;
+  opt_ = &optimizer;
   records_ = records != nullptr ? records : &own_records_;
-  records_->reserve(records_->size() + o.max_steps);
-  evals_.reserve((o.eval_every > 0 ? o.max_steps / o.eval_every : 0) + 2);
-  order_rng_ = Rng(o.seed, kOrderStream);
+  records_->reserve(records_->size() + o_.max_steps);
+  evals_.reserve((o_.eval_every > 0 ? o_.max_steps / o_.eval_every : 0) + 2);
+  order_rng_ = Rng(o_.seed, kOrderStream);
   need_shuffle_ = true;
   epoch_pos_ = 0;
   ema_ = 0.0;
@@ -143,6 +157,24 @@ Status Trainer::setup(nn::Model<float>& model, optim::Optimizer<float>& optimize
   result_.min_loss = std::numeric_limits<double>::infinity();
   setup_ = true;
   return Status::success();
+}
+
+Status Trainer::setup(nn::Model<float>& model, optim::Optimizer<float>& optimizer, const Dataset& data,
+                      const TrainerOptions& options, analysis::Monitor<float>* monitor,
+                      const analysis::MonitorOptions& monitor_options, std::vector<StepRecord>* records) {
+  LIPFLOW_TRY(configure(data, options, monitor, monitor_options));
+  LIPFLOW_TRY(model.plan(data.sample_shape(), max_batch(), plan_));
+  if (options.add_params) LIPFLOW_TRY(optimizer.add(model.layers()));
+  LIPFLOW_TRY(optimizer.plan(plan_));
+  LIPFLOW_TRY(plan_buffers(model, plan_));
+  buffer_ = AlignedBuffer(plan_.total_bytes());
+  if (buffer_.data() == nullptr)
+    return Status(Code::buffer_too_small, "trainer.setup: allocation", 0, static_cast<long long>(plan_.total_bytes()));
+  LIPFLOW_TRY(arena_.bind(plan_, buffer_.data(), buffer_.size()));
+  LIPFLOW_TRY(model.bind(arena_));
+  LIPFLOW_TRY(optimizer.bind(arena_));
+  LIPFLOW_TRY(bind_buffers(arena_));
+  return attach(model, optimizer, records);
 }
 
 Status Trainer::compute_loss(const float* y, std::size_t batch, const void* targets, double* loss, float* grad,
@@ -325,7 +357,9 @@ Status Trainer::one_step(std::size_t step, bool* stopped, TrainResult* result) n
   }
   switch (o_.clip) {
     case ClipKind::none: break;
-    case ClipKind::norm: LIPFLOW_TRY(optim::clip_grad_norm<float>(model_->layers(), o_.clip_value)); break;
+    case ClipKind::norm:
+      LIPFLOW_TRY(optim::clip_grad_norm<float>(model_->layers(), o_.clip_value, nullptr, o_.clip_norm));
+      break;
     case ClipKind::value: LIPFLOW_TRY(optim::clip_grad_value<float>(model_->layers(), o_.clip_value)); break;
     case ClipKind::adaptive: LIPFLOW_TRY(optim::adaptive_clip_grad<float>(model_->layers(), o_.agc)); break;
   }

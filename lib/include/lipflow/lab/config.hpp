@@ -164,7 +164,7 @@ struct TrainingConfig {
   std::size_t batch_size = 32;
   std::uint64_t seed = 0;
   std::uint64_t eval_every = 100;  // 0: never
-  double divergence_factor = 1e3;  // stop when the loss exceeds factor * its first value; > 1
+  double divergence_factor = 10;   // stop when the smoothed loss exceeds factor x its minimum; > 1
   MonitorConfig monitor;
 };
 

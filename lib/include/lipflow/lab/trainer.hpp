@@ -108,6 +108,7 @@ struct TrainerOptions {
   double divergence_smoothing = 0.9; // in [0, 1)
   ClipKind clip = ClipKind::none;
   double clip_value = 1.0;           // max norm (norm) or max |g| (value)
+  kernels::Norm clip_norm = kernels::Norm::l2;  // the norm clipped (norm)
   optim::AgcOptions agc;             // adaptive
   // An optional schedule, copied at setup (set at most one): applied before each optimizer step.
   const optim::Schedule* schedule = nullptr;
@@ -160,6 +161,27 @@ class Trainer {
   // two passes over the gradients (norm; and clipping when set), the optimizer step, the monitor's
   // due work, and an evaluation every eval_every steps.
   Status train(std::size_t steps, TrainResult* result) noexcept;
+  // ---- the same setup in four calls, for a model and optimizer planned in someone else's plan (a
+  // lab::Experiment built from a config plans the model and the optimizer, then the trainer's buffers
+  // through its PlanExtension, and binds one buffer for all):
+  //   configure(data, options, monitor, monitor_options)  checks the options as setup() does;
+  //   plan_buffers(model, plan)   the model planned with max_batch() or more samples: checks its input
+  //                               and output shapes against the data, plans the monitor and the
+  //                               trainer's buffers (and hooks.plan_extra) in `plan`;
+  //   bind_buffers(arena)         binds them (and the monitor, and hooks.bind_extra);
+  //   attach(model, optimizer)    the model and optimizer bound: initializes the model (init_model)
+  //                               and reserves the records. add_params is ignored: the caller added
+  //                               the parameters to the optimizer before planning it.
+  // Errors: setup()'s, and not_bound / already_bound for calls out of this order.
+  Status configure(const Dataset& data, const TrainerOptions& options, analysis::Monitor<float>* monitor = nullptr,
+                   const analysis::MonitorOptions& monitor_options = analysis::MonitorOptions());
+  Status plan_buffers(nn::Model<float>& model, MemoryPlan& plan);
+  Status bind_buffers(const Arena& arena);
+  Status attach(nn::Model<float>& model, optim::Optimizer<float>& optimizer,
+                std::vector<StepRecord>* records = nullptr);
+  // The largest batch the model must be planned for: max(batch_size, eval_batch). After configure().
+  std::size_t max_batch() const noexcept;
+
   // train() to the end, then one final evaluation on the test split (recorded) when the run
   // completed and the last step was not just evaluated.
   Status run(TrainResult* result) noexcept;
@@ -179,6 +201,7 @@ class Trainer {
   }
   std::size_t steps_done() const noexcept { return result_.steps_done; }
   LossKind loss_kind() const noexcept { return loss_; }
+  // The trainer's own plan and arena (setup() only; empty after the four-call setup).
   const MemoryPlan& plan() const noexcept { return plan_; }
   const Arena& arena() const noexcept { return arena_; }
 
@@ -194,6 +217,7 @@ class Trainer {
   optim::Optimizer<float>* opt_ = nullptr;
   const Dataset* data_ = nullptr;
   analysis::Monitor<float>* monitor_ = nullptr;
+  analysis::MonitorOptions monitor_options_;
   TrainerOptions o_;
   LossKind loss_ = LossKind::automatic;
   optim::SequentialSchedule schedule_;
@@ -220,7 +244,7 @@ class Trainer {
   std::vector<StepRecord>* records_ = &own_records_;
   std::vector<EvalRecord> evals_;
   TrainResult result_;
-  bool setup_ = false, stopped_ = false;
+  bool configured_ = false, buffers_bound_ = false, setup_ = false, stopped_ = false;
 };
 
 }  // namespace lab

@@ -1,0 +1,97 @@
+// lipflow/lab/run.hpp: one experiment config trained end to end, with the series it produces.
+//
+//   ExperimentConfig c;  parse_config(text, &c);            (or fill one in code, as the presets do)
+//   std::unique_ptr<ConfigRun> run;
+//   ConfigError e = ConfigRun::create(c, &run);              (errors name the config field)
+//   run->model() ...                                         (optional: inspect or adjust the weights)
+//   TrainResult r;  run->train(100, &r);  run->train(100, &r); ...   (or run->run(&r) to the end)
+//   Result out;  run->collect(&out);                         (the series so far)
+//
+// create() makes the dataset of config.dataset (seeded by training.seed, so that every config of a
+// sweep with the same seed sees the same data), builds the Experiment (model, optimizer with its decay
+// groups, schedule) with the Trainer's buffers and a Monitor planned in the experiment's ONE plan (the
+// memory cap covers them all), and attaches the Trainer: the model is initialized from training.seed by
+// the Experiment, the batches are drawn from the Trainer's stream of the same seed. Everything a run
+// needs is allocated there, plus the series' storage (reserved for training.steps records; the
+// monitor's series are made at its first record).
+//
+// Trainer options from the config: batch_size, steps (max_steps), eval_every, divergence_factor, the
+// schedule (warmup then main), the clipping (norm with its norm type, value, agc). The monitor runs
+// training.monitor.estimators every training.monitor.every steps (every estimator when the list is
+// empty; "none" of them when every is larger than steps... it still runs at step 0).
+//
+// Series (x = steps completed for evaluations, the 0-based step otherwise):
+//   train_loss, lr, grad_norm                                  per step (the Trainer's records)
+//   test_loss, test_accuracy                                   per evaluation (accuracy: classes only)
+//   lipschitz_global, lipschitz_local                          per monitor record (Model::lipschitz)
+//   layer<i>_<kind>_grad_input, ..._grad_params                per record, per top-level layer
+//   layer<i>_<kind>_update_ratio, ..._jacobian_norm            per record when those estimators ran
+//   attention<k>_head<h>_entropy                               per record, per attention head
+// Series of an estimator that did not run are not made.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lipflow/analysis/monitor.hpp"
+#include "lipflow/lab/builder.hpp"
+#include "lipflow/lab/config.hpp"
+#include "lipflow/lab/dataset.hpp"
+#include "lipflow/lab/experiment.hpp"
+#include "lipflow/lab/trainer.hpp"
+
+namespace lipflow {
+namespace lab {
+
+// The dataset a config asks for (its name and parameters, seeded by training.seed) into *out. Errors
+// name the dataset field (dataset.length for an odd mod_add length...). Cost: the dataset's.
+ConfigError make_dataset(const ExperimentConfig& config, Dataset* out);
+
+class ConfigRun {
+ public:
+  // See above. On error *out is reset and the error names the field. Cost: the dataset, the modules
+  // and one buffer of experiment().total_bytes(), the parameters' initialization.
+  static ConfigError create(const ExperimentConfig& config, std::unique_ptr<ConfigRun>* out);
+
+  ConfigRun(const ConfigRun&) = delete;
+  ConfigRun& operator=(const ConfigRun&) = delete;
+
+  // Trains up to `steps` more steps (Trainer::train), reading the monitor's records as they come.
+  // Returns the Trainer's status; result->reason says why it stopped (none: more steps remain).
+  Status train(std::size_t steps, TrainResult* result) noexcept;
+  // Trains to the end and evaluates once more on the test split (Trainer::run).
+  Status run(TrainResult* result) noexcept;
+  bool finished() const noexcept { return trainer_.result().reason != StopReason::none; }
+
+  // Appends this run's series to out->series, each name prefixed by `prefix` (a sweep gives every
+  // configuration its own prefix, e.g. "post_ln_lr0.01/"). Allocates. O(series length).
+  void collect(Result* out, const std::string& prefix = std::string()) const;
+
+  const ExperimentConfig& config() const noexcept { return experiment_->config(); }
+  Experiment& experiment() noexcept { return *experiment_; }
+  nn::Model<float>& model() noexcept { return experiment_->model(); }
+  Trainer& trainer() noexcept { return trainer_; }
+  const Dataset& data() const noexcept { return data_; }
+  analysis::Monitor<float>& monitor() noexcept { return monitor_; }
+  const std::vector<analysis::MonitorRecord>& records() const noexcept { return records_; }
+  // The last evaluation on the test split (NaN loss when none ran yet).
+  EvalRecord last_evaluation() const noexcept;
+
+ private:
+  ConfigRun() = default;
+  ConfigError make(const ExperimentConfig& config);
+  void harvest() noexcept;
+
+  Dataset data_;
+  Trainer trainer_;
+  analysis::Monitor<float> monitor_;
+  std::unique_ptr<Experiment> experiment_;
+  std::vector<analysis::MonitorRecord> records_;  // every monitor record, oldest first
+  std::size_t harvested_ = 0;                     // monitor records copied into records_
+  std::size_t chunk_ = 0;                         // steps per train() slice between harvests
+};
+
+}  // namespace lab
+}  // namespace lipflow

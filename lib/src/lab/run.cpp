@@ -1,0 +1,273 @@
+// lipflow/lab/run.cpp: a config trained end to end (see run.hpp).
+#include "lipflow/lab/run.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "lipflow/optim/schedule.hpp"
+
+namespace lipflow {
+namespace lab {
+
+namespace {
+
+ConfigError error(const std::string& path, const std::string& value, const std::string& allowed) {
+  ConfigError e;
+  e.path = path;
+  e.value = value;
+  e.allowed = allowed;
+  return e;
+}
+
+std::string status_text(const Status& st) {
+  char buf[160];
+  return st.message(buf, sizeof buf);
+}
+
+std::size_t param(const Params& p, const char* name) { return static_cast<std::size_t>(p.at(name)); }
+
+// The dataset field a generator's error names ("tokens: length (...)" -> dataset.length).
+std::string dataset_field(const Status& st) {
+  const std::string where = st.where();
+  const std::size_t colon = where.find(": ");
+  if (colon == std::string::npos) return "dataset";
+  const std::string field = where.substr(colon + 2);
+  return "dataset." + field.substr(0, field.find(' '));
+}
+
+// Plans the Trainer's buffers and the monitor inside the Experiment's plan.
+class TrainerExtension final : public PlanExtension {
+ public:
+  explicit TrainerExtension(Trainer* t) : trainer_(t) {}
+  Status plan(Experiment& x, MemoryPlan& plan) noexcept override { return trainer_->plan_buffers(x.model(), plan); }
+  Status bind(Experiment&, const Arena& arena) noexcept override { return trainer_->bind_buffers(arena); }
+
+ private:
+  Trainer* trainer_;
+};
+
+}  // namespace
+
+ConfigError make_dataset(const ExperimentConfig& config, Dataset* out) {
+  if (out == nullptr) return error("dataset", "null", "an output pointer");
+  const DatasetConfig& d = config.dataset;
+  const Params& p = d.params;
+  SplitSizes sizes;
+  sizes.train = param(p, "train_samples");
+  sizes.test = param(p, "test_samples");
+  sizes.seed = config.training.seed;
+  Status st;
+  if (d.name == "two_spirals") {
+    SpiralsOptions o;
+    o.sizes = sizes;
+    o.turns = p.at("turns");
+    o.noise = p.at("noise");
+    st = Dataset::two_spirals(o, out);
+  } else if (d.name == "moons") {
+    MoonsOptions o;
+    o.sizes = sizes;
+    o.noise = p.at("noise");
+    st = Dataset::moons(o, out);
+  } else if (d.name == "gaussian_mixture") {
+    MixtureOptions o;
+    o.sizes = sizes;
+    o.classes = param(p, "classes");
+    o.dims = param(p, "dims");
+    o.mean_scale = p.at("mean_scale");
+    o.spread = p.at("spread");
+    st = Dataset::gaussian_mixture(o, out);
+  } else if (d.name == "sine") {
+    SineOptions o;
+    o.sizes = sizes;
+    o.noise = p.at("noise");
+    st = Dataset::sine(o, out);
+  } else {
+    TokenOptions o;
+    o.sizes = sizes;
+    o.task = d.name == "copy" ? TokenTask::copy
+             : d.name == "reverse" ? TokenTask::reverse
+             : d.name == "sort" ? TokenTask::sort
+                                : TokenTask::mod_add;
+    if (d.name != "copy" && d.name != "reverse" && d.name != "sort" && d.name != "mod_add")
+      return error("dataset.name", d.name, "a dataset the lab knows");
+    o.vocab = param(p, "vocabulary");
+    o.length = param(p, "length");
+    st = Dataset::tokens(o, out);
+  }
+  if (!st.ok()) return error(dataset_field(st), std::to_string(st.value()), status_text(st));
+  return ConfigError();
+}
+
+ConfigError ConfigRun::create(const ExperimentConfig& config, std::unique_ptr<ConfigRun>* out) {
+  if (out == nullptr) return error("(run)", "null", "an output pointer");
+  out->reset();
+  std::unique_ptr<ConfigRun> r(new ConfigRun());
+  ConfigError e = r->make(config);
+  if (e.ok()) *out = std::move(r);
+  return e;
+}
+
+ConfigError ConfigRun::make(const ExperimentConfig& config) {
+  ConfigError e = make_dataset(config, &data_);
+  if (!e.ok()) return e;
+  // The data must fit the model's input and head; the Trainer checks the shapes once the model is
+  // planned, these checks name the config fields instead.
+  const ModelConfig& m = config.model;
+  if (!(m.input_shape() == data_.sample_shape()))
+    return error("model.input", std::to_string(m.input_shape().size()) + " values per sample",
+                 "the dataset's sample of " + std::to_string(data_.sample_size()) + " values");
+  if (m.input == InputKind::tokens && m.vocabulary < data_.classes())
+    return error("model.input.vocabulary", std::to_string(m.vocabulary),
+                 ">= the dataset's vocabulary (" + std::to_string(data_.classes()) + ")");
+
+  const TrainingConfig& t = config.training;
+  optim::SequentialSchedule schedule;
+  e = make_schedule(config.schedule, &schedule);
+  if (!e.ok()) return e;
+  TrainerOptions o;
+  o.batch_size = t.batch_size;
+  o.max_steps = static_cast<std::size_t>(t.steps);
+  o.eval_every = static_cast<std::size_t>(t.eval_every);
+  o.divergence_factor = t.divergence_factor;
+  o.sequential = &schedule;
+  o.seed = t.seed;
+  o.init_model = false;  // the Experiment initializes from the same seed
+  o.add_params = false;  // the Experiment made the decay groups
+  const ClipConfig& c = config.clip;
+  if (c.kind == "norm") {
+    o.clip = ClipKind::norm;
+    o.clip_value = c.max_norm;
+    o.clip_norm = c.norm == "l1" ? kernels::Norm::l1 : c.norm == "linf" ? kernels::Norm::linf : kernels::Norm::l2;
+  } else if (c.kind == "value") {
+    o.clip = ClipKind::value;
+    o.clip_value = c.clip_value;
+  } else if (c.kind == "agc") {
+    o.clip = ClipKind::adaptive;
+    o.agc.clipping = c.clipping;
+    o.agc.eps = c.eps;
+  }
+  analysis::MonitorOptions mo;
+  mo.every = t.monitor.every;
+  mo.estimators = monitor_estimator_bits(t.monitor);
+  mo.capacity = 64;
+  Status st = trainer_.configure(data_, o, &monitor_, mo);
+  if (!st.ok()) return error("training", std::to_string(st.value()), status_text(st));
+
+  TrainerExtension extension(&trainer_);
+  e = Experiment::build(config, &experiment_, &extension);
+  if (!e.ok()) return e;
+  st = trainer_.attach(experiment_->model(), experiment_->optimizer());
+  if (!st.ok()) return error("training", std::to_string(st.value()), status_text(st));
+  // Read the monitor before its ring wraps: (capacity - 1) records per slice.
+  chunk_ = mo.every * (mo.capacity - 1);
+  records_.reserve(static_cast<std::size_t>(t.steps / mo.every) + 2);
+  return ConfigError();
+}
+
+void ConfigRun::harvest() noexcept {
+  const std::size_t total = monitor_.total_recorded(), held = monitor_.size();
+  // Records appended since the last harvest are the newest (total - harvested_) of those held.
+  std::size_t fresh = total - harvested_;
+  if (fresh > held) fresh = held;  // cannot happen with chunk_ slices; keep what is left
+  for (std::size_t i = held - fresh; i < held; ++i)
+    if (records_.size() < records_.capacity()) records_.push_back(*monitor_.record(i));
+  harvested_ = total;
+}
+
+Status ConfigRun::train(std::size_t steps, TrainResult* result) noexcept {
+  std::size_t left = steps;
+  TrainResult r;
+  do {
+    const std::size_t n = left < chunk_ ? left : chunk_;
+    const Status st = trainer_.train(n, &r);
+    harvest();
+    if (!st.ok()) {
+      if (result != nullptr) *result = r;
+      return st;
+    }
+    left -= n;
+  } while (left > 0 && r.reason == StopReason::none);
+  if (result != nullptr) *result = r;
+  return Status::success();
+}
+
+Status ConfigRun::run(TrainResult* result) noexcept {
+  LIPFLOW_TRY(train(static_cast<std::size_t>(config().training.steps), result));
+  const Status st = trainer_.run(result);  // nothing left to train: the final evaluation
+  harvest();
+  return st;
+}
+
+EvalRecord ConfigRun::last_evaluation() const noexcept {
+  const std::vector<EvalRecord>& e = trainer_.evaluations();
+  if (!e.empty()) return e.back();
+  EvalRecord none;
+  none.loss = none.accuracy = std::numeric_limits<double>::quiet_NaN();
+  return none;
+}
+
+void ConfigRun::collect(Result* out, const std::string& prefix) const {
+  Series loss{prefix + "train_loss", "step", "loss", {}, {}}, lr{prefix + "lr", "step", "lr", {}, {}},
+      gn{prefix + "grad_norm", "step", "grad_norm", {}, {}};
+  for (const StepRecord& s : trainer_.steps()) {
+    const double x = static_cast<double>(s.step);
+    loss.x.push_back(x);
+    loss.y.push_back(s.loss);
+    lr.x.push_back(x);
+    lr.y.push_back(s.lr);
+    gn.x.push_back(x);
+    gn.y.push_back(s.grad_norm);
+  }
+  out->series.push_back(std::move(loss));
+  out->series.push_back(std::move(lr));
+  out->series.push_back(std::move(gn));
+  if (!trainer_.evaluations().empty()) {
+    Series tl{prefix + "test_loss", "step", "loss", {}, {}}, ta{prefix + "test_accuracy", "step", "accuracy", {}, {}};
+    for (const EvalRecord& e : trainer_.evaluations()) {
+      tl.x.push_back(static_cast<double>(e.step));
+      tl.y.push_back(e.loss);
+      ta.x.push_back(static_cast<double>(e.step));
+      ta.y.push_back(e.accuracy);
+    }
+    out->series.push_back(std::move(tl));
+    if (data_.target_kind() == TargetKind::classes) out->series.push_back(std::move(ta));
+  }
+  if (records_.empty()) return;
+  const analysis::MonitorRecord& first = records_.front();
+  auto per_record = [&](const std::string& name, const char* y_label, auto value) {
+    Series s{prefix + name, "step", y_label, {}, {}};
+    for (const analysis::MonitorRecord& r : records_) {
+      s.x.push_back(static_cast<double>(r.step));
+      s.y.push_back(value(r));
+    }
+    out->series.push_back(std::move(s));
+  };
+  if (first.ran & analysis::kMonitorLipschitz) {
+    per_record("lipschitz_global", "upper_bound", [](const analysis::MonitorRecord& r) { return r.lipschitz.global; });
+    per_record("lipschitz_local", "upper_bound", [](const analysis::MonitorRecord& r) { return r.lipschitz.local; });
+  }
+  const std::size_t layers = first.flow.layers;
+  for (std::size_t l = 0; l < layers; ++l) {
+    char base[64];
+    std::snprintf(base, sizeof base, "layer%02zu_%s_", l, first.flow.layer[l].kind);
+    if (first.ran & analysis::kMonitorGradientNorms) {
+      per_record(std::string(base) + "grad_input", "norm", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].grad_input; });
+      per_record(std::string(base) + "grad_params", "norm", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].grad_params; });
+    }
+    if (first.ran & analysis::kMonitorUpdateRatios && first.flow.layer[l].param_size > 0)
+      per_record(std::string(base) + "update_ratio", "ratio", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].update_ratio; });
+    if (first.ran & analysis::kMonitorJacobianProducts)
+      per_record(std::string(base) + "jacobian_norm", "norm", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].jacobian_norm; });
+  }
+  if (first.ran & analysis::kMonitorAttentionEntropy)
+    for (std::size_t k = 0; k < first.flow.attention_count; ++k)
+      for (std::size_t h = 0; h < first.flow.attention[k].heads; ++h) {
+        char name[64];
+        std::snprintf(name, sizeof name, "attention%zu_head%zu_entropy", k, h);
+        per_record(name, "entropy", [k, h](const analysis::MonitorRecord& r) { return r.flow.attention[k].entropy[h]; });
+      }
+}
+
+}  // namespace lab
+}  // namespace lipflow

@@ -1,0 +1,145 @@
+// Tests of ConfigRun (a config trained end to end) and of the reference-model configs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "lipflow/lab/models.hpp"
+#include "lipflow/lab/run.hpp"
+
+using namespace lipflow;
+using namespace lipflow::lab;
+
+namespace {
+
+std::string read_config(const char* name) {
+  std::ifstream f(std::string(LIPFLOW_GOLDEN_DIR) + "/../lab/configs/" + name);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+const Series* find(const Result& r, const std::string& name) {
+  for (const Series& s : r.series)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::unique_ptr<ConfigRun> create(const ExperimentConfig& c) {
+  std::unique_ptr<ConfigRun> run;
+  const ConfigError e = ConfigRun::create(c, &run);
+  EXPECT_TRUE(e.ok()) << e.message();
+  return run;
+}
+
+}  // namespace
+
+// The spirals MLP of mlp.json learns (test accuracy well above chance), and its series are complete.
+TEST(ConfigRun, TrainsAConfigFileAndRecordsItsSeries) {
+  ExperimentConfig c;
+  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  std::unique_ptr<ConfigRun> run = create(c);
+  ASSERT_TRUE(run);
+  TrainResult r;
+  ASSERT_TRUE(run->run(&r).ok()) << r.message;
+  EXPECT_EQ(r.reason, StopReason::completed) << r.message;
+  EXPECT_EQ(r.steps_done, 500u);
+  const EvalRecord last = run->last_evaluation();
+  EXPECT_GT(last.accuracy, 0.8) << "test loss " << last.loss;
+  Result out;
+  run->collect(&out, "mlp/");
+  const Series* loss = find(out, "mlp/train_loss");
+  ASSERT_NE(loss, nullptr);
+  EXPECT_EQ(loss->x.size(), 500u);
+  EXPECT_LT(loss->y.back(), loss->y.front());
+  const Series* test = find(out, "mlp/test_loss");
+  ASSERT_NE(test, nullptr);
+  EXPECT_EQ(test->x.size(), 10u);  // eval_every 50
+  // the warmup, then the cosine schedule
+  const Series* lr = find(out, "mlp/lr");
+  ASSERT_NE(lr, nullptr);
+  EXPECT_LT(lr->y[0], lr->y[60]);
+  EXPECT_LT(lr->y[499], lr->y[60]);
+  // monitor every 10 steps with gradient norms and the bound only: 50 records
+  const Series* bound = find(out, "mlp/lipschitz_global");
+  ASSERT_NE(bound, nullptr);
+  EXPECT_EQ(bound->x.size(), 50u);
+  EXPECT_EQ(bound->x[1], 10.0);
+  EXPECT_NE(find(out, "mlp/layer00_linear_grad_input"), nullptr);
+  EXPECT_EQ(find(out, "mlp/layer00_linear_update_ratio"), nullptr);  // not selected
+  EXPECT_EQ(run->records().size(), 50u);
+}
+
+// Trained in slices or at once: the same steps, bit for bit; and the same seed gives the same run.
+TEST(ConfigRun, SlicesAndSeedsAreDeterministic) {
+  ExperimentConfig c;
+  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  c.training.steps = 120;
+  std::unique_ptr<ConfigRun> a = create(c), b = create(c);
+  TrainResult ra, rb;
+  ASSERT_TRUE(a->train(120, &ra).ok());
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(b->train(10, &rb).ok());
+  Result sa, sb;
+  a->collect(&sa);
+  b->collect(&sb);
+  ASSERT_EQ(sa.series.size(), sb.series.size());
+  for (std::size_t i = 0; i < sa.series.size(); ++i) EXPECT_EQ(sa.series[i].y, sb.series[i].y) << sa.series[i].name;
+  EXPECT_EQ(result_to_json(sa), result_to_json(sb));
+}
+
+// The reference models: the E2 MLP and the E5 transformer build and learn their tasks.
+TEST(ConfigRun, ReferenceModelsLearn) {
+  MlpSpec m;
+  m.steps = 200;
+  ExperimentConfig mc;
+  ASSERT_TRUE(mlp_config(m, &mc).ok());
+  EXPECT_EQ(mc.model.layers.size(), 24u);
+  std::unique_ptr<ConfigRun> mlp = create(mc);
+  ASSERT_TRUE(mlp);
+  TrainResult r;
+  ASSERT_TRUE(mlp->run(&r).ok());
+  EXPECT_EQ(r.reason, StopReason::completed) << r.message;
+  EXPECT_GT(mlp->last_evaluation().accuracy, 0.5);  // 10 classes: chance is 0.1
+
+  TransformerSpec t;
+  t.task = "copy";
+  t.tokens = 6;
+  t.layers = 1;
+  t.steps = 150;
+  t.lr = 3e-3;
+  ExperimentConfig tc;
+  ASSERT_TRUE(transformer_config(t, &tc).ok());
+  std::unique_ptr<ConfigRun> tr = create(tc);
+  ASSERT_TRUE(tr);
+  ASSERT_TRUE(tr->run(&r).ok());
+  EXPECT_EQ(r.reason, StopReason::completed) << r.message;
+  EXPECT_GT(tr->last_evaluation().accuracy, 0.9);
+}
+
+// Errors name the config field: a dataset that does not fit the model, an odd mod_add length, a model
+// over the memory cap.
+TEST(ConfigRun, ErrorsNameTheField) {
+  ExperimentConfig c;
+  MlpSpec m;
+  ASSERT_TRUE(mlp_config(m, &c).ok());
+  c.dataset.params["dims"] = 16;  // the model takes 32 features
+  std::unique_ptr<ConfigRun> run;
+  ConfigError e = ConfigRun::create(c, &run);
+  EXPECT_EQ(e.path, "model.input") << e.message();
+  EXPECT_FALSE(run);
+
+  TransformerSpec t;
+  t.task = "mod_add";
+  t.tokens = 7;
+  ASSERT_TRUE(transformer_config(t, &c).ok());
+  e = ConfigRun::create(c, &run);
+  EXPECT_EQ(e.path, "dataset.length") << e.message();
+
+  ASSERT_TRUE(mlp_config(m, &c).ok());
+  c.memory_cap_bytes = 4096;
+  e = ConfigRun::create(c, &run);
+  EXPECT_EQ(e.path, "memory_cap_bytes") << e.message();
+  EXPECT_FALSE(run);
+}
