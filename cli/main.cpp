@@ -6,12 +6,14 @@
 //   lipflow run <preset|config.json> [--quick] [--out DIR] [--seed N]
 //       runs a preset (full size unless --quick): a progress bar on stderr, the summary table and the
 //       verdict on stdout; with --out, DIR/result.json and one CSV per series (DIR is created).
-//       Configs are validated and built, but training them is not wired yet (exit 3).
+//       A config file is validated, built and trained (--seed replaces training.seed; --quick is for
+//       presets only): its verdict is "the run completes" (no non-finite value, no divergence).
 //
-// Exit codes: 0 success, 1 the run completed but its claim does not hold, 2 invalid input (unknown
-// command, preset or flag, missing file, bad JSON or config, bad --seed), 3 not implemented yet,
-// 4 a failure while running or writing the results.
+// Exit codes: 0 success, 1 the run completed but its claim does not hold (a config run that stopped
+// early), 2 invalid input (unknown command, preset or flag, missing file, bad JSON or config, bad
+// --seed), 4 a failure while running or writing the results.
 #include <cctype>
+#include <cmath>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -21,21 +23,24 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "lipflow/lab/builder.hpp"
 #include "lipflow/lab/config.hpp"
 #include "lipflow/lab/experiment.hpp"
+#include "lipflow/lab/run.hpp"
 
 namespace {
 
 using namespace lipflow;
 
-enum Exit { kOk = 0, kClaimFailed = 1, kInvalid = 2, kNotYet = 3, kFailure = 4 };
+enum Exit { kOk = 0, kClaimFailed = 1, kInvalid = 2, kFailure = 4 };
 
 const char kUsage[] =
     "usage: lipflow list\n"
     "       lipflow describe <preset|config.json>\n"
     "       lipflow run <preset|config.json> [--quick] [--out DIR] [--seed N]\n"
-    "exit codes: 0 ok, 1 claim does not hold, 2 invalid input, 3 not implemented yet, 4 failure\n";
+    "exit codes: 0 ok, 1 claim does not hold (a config run stopped early), 2 invalid input, 4 failure\n";
 
 int invalid(const std::string& why) {
   std::fprintf(stderr, "lipflow: %s\n%s", why.c_str(), kUsage);
@@ -129,6 +134,16 @@ int cmd_describe(const std::vector<std::string>& args) {
   if (rc != kOk) return rc;
   if (preset != nullptr) {
     std::printf("%s\nclaim: %s\nsetup: %s\n", preset->id, preset->claim, preset->setup);
+    if (preset->config == nullptr) return kOk;
+    lab::ExperimentConfig config;
+    lab::ConfigError e = preset->config(lab::RunSize::full, 1, &config);
+    std::unique_ptr<lab::Experiment> experiment;
+    if (e.ok()) e = lab::Experiment::build(config, &experiment);
+    if (!e.ok()) {
+      std::fprintf(stderr, "lipflow: %s's reference model cannot be built: %s\n", preset->id, e.message().c_str());
+      return kFailure;
+    }
+    std::printf("reference model (full size, seed 1):\n%s", experiment->describe().c_str());
     return kOk;
   }
   std::unique_ptr<lab::Experiment> experiment;
@@ -138,14 +153,29 @@ int cmd_describe(const std::vector<std::string>& args) {
   return kOk;
 }
 
-void draw_progress(void*, double fraction, const char* stage) {
+// The progress bar on stderr: redrawn in place on a terminal when the percentage changes; one line
+// per 10% otherwise (a log file gets a few lines, not thousands of carriage returns).
+struct ProgressState {
+  bool terminal = false;
+  int last = -1;
+};
+
+void draw_progress(void* context, double fraction, const char* stage) {
+  ProgressState* state = static_cast<ProgressState*>(context);
+  const int percent = static_cast<int>(fraction * 100 + 0.5);
+  const int shown = state->terminal ? percent : percent / 10 * 10;
+  if (shown == state->last) return;
+  state->last = shown;
   const int width = 30;
   int filled = static_cast<int>(fraction * width + 0.5);
   filled = filled < 0 ? 0 : (filled > width ? width : filled);
   char bar[width + 1];
   for (int i = 0; i < width; ++i) bar[i] = i < filled ? '#' : '.';
   bar[width] = '\0';
-  std::fprintf(stderr, "\r[%s] %3d%% %-32.32s", bar, static_cast<int>(fraction * 100 + 0.5), stage);
+  if (state->terminal)
+    std::fprintf(stderr, "\r[%s] %3d%% %-32.32s", bar, percent, stage);
+  else
+    std::fprintf(stderr, "[%s] %3d%% %s\n", bar, shown, stage);
   std::fflush(stderr);
 }
 
@@ -169,10 +199,56 @@ std::string file_name(const std::string& name) {
   return s.empty() ? "series" : s;
 }
 
+// Trains a config file (see the header): progress by slices of 1% of the steps, then the series, a
+// summary row and the "run completes" verdict in *result. Returns kOk or an exit code.
+int run_config(const std::string& path, bool seed_given, std::uint64_t seed, const lab::Progress& progress,
+               lab::Result* result) {
+  lab::ExperimentConfig config;
+  int rc = load_config(path, &config);
+  if (rc != kOk) return rc;
+  if (seed_given) config.training.seed = seed;
+  std::unique_ptr<lab::ConfigRun> run;
+  const lab::ConfigError e = lab::ConfigRun::create(config, &run);
+  if (!e.ok()) return invalid("config '" + path + "' cannot be built: " + e.message());
+  const std::size_t steps = static_cast<std::size_t>(config.training.steps);
+  const std::size_t slice = steps / 100 > 0 ? steps / 100 : 1;
+  lab::TrainResult tr;
+  Status st;
+  while (st.ok() && !run->finished()) {
+    st = run->train(slice, &tr);
+    progress(static_cast<double>(tr.steps_done) / static_cast<double>(steps), "training");
+  }
+  if (st.ok()) st = run->run(&tr);  // the final evaluation
+  if (static_cast<const ProgressState*>(progress.context)->terminal) std::fprintf(stderr, "\n");
+  if (!st.ok()) {
+    char buf[200];
+    std::fprintf(stderr, "lipflow: training '%s' failed: %s\n", path.c_str(), st.message(buf, sizeof buf));
+    return kFailure;
+  }
+  result->preset = "config";
+  result->seed = config.training.seed;
+  result->config_json = lab::to_json_text(config);
+  run->collect(result);
+  const lab::EvalRecord eval = run->last_evaluation();
+  double bound = NAN;
+  for (const lab::Series& s : result->series)
+    if (s.name == "lipschitz_global" && !s.y.empty()) bound = s.y.back();
+  result->columns = {"steps", "train_loss", "test_loss", "test_accuracy", "lipschitz_global"};
+  result->summary.push_back({path, {static_cast<double>(tr.steps_done), tr.last_loss, eval.loss, eval.accuracy, bound}});
+  lab::Verdict& v = result->verdict;
+  v.claim = "the run completes: no non-finite loss or gradient, no divergence";
+  v.value = static_cast<double>(tr.steps_done);
+  v.threshold = static_cast<double>(steps);
+  v.holds = tr.reason == lab::StopReason::completed;
+  v.comparison = std::string(tr.message) + " (" + lab::stop_reason_name(tr.reason) + ")";
+  return kOk;
+}
+
 int cmd_run(const std::vector<std::string>& args) {
   std::string target, out_dir;
   bool quick = false;
   std::uint64_t seed = 1;
+  bool seed_given = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--quick") {
@@ -183,7 +259,9 @@ int cmd_run(const std::vector<std::string>& args) {
       if (a == "--out") {
         if (v.empty()) return invalid("run: --out needs a directory");
         out_dir = v;
-      } else if (!parse_seed(v, &seed)) {
+      } else if (parse_seed(v, &seed)) {
+        seed_given = true;
+      } else {
         return invalid("run: --seed '" + v + "' is not an integer in [0, " + std::to_string(lab::kMaxCount) + "]");
       }
     } else if (!a.empty() && a[0] == '-') {
@@ -198,26 +276,24 @@ int cmd_run(const std::vector<std::string>& args) {
   const lab::Preset* preset = nullptr;
   int rc = resolve(target, &preset);
   if (rc != kOk) return rc;
-  if (preset == nullptr) {
-    std::unique_ptr<lab::Experiment> experiment;
-    rc = build_config(target, &experiment);
-    if (rc != kOk) return rc;
-    std::fprintf(stderr,
-                 "lipflow: config '%s' is valid and builds (%zu parameters, %zu bytes), but training a "
-                 "config from the CLI is not implemented yet\n",
-                 target.c_str(), experiment->parameter_count(), experiment->total_bytes());
-    return kNotYet;
-  }
-
   lab::Result result;
+  ProgressState progress_state;
+  progress_state.terminal = isatty(fileno(stderr)) != 0;
   lab::Progress progress;
+  progress.context = &progress_state;
   progress.report = draw_progress;
-  const Status st = lab::run_preset(*preset, quick ? lab::RunSize::quick : lab::RunSize::full, seed, progress, &result);
-  std::fprintf(stderr, "\n");
-  if (!st.ok()) {
-    char buf[200];
-    std::fprintf(stderr, "lipflow: %s failed: %s\n", preset->id, st.message(buf, sizeof buf));
-    return kFailure;
+  if (preset == nullptr) {
+    if (quick) return invalid("run: --quick applies to presets only (set training.steps in the config)");
+    rc = run_config(target, seed_given, seed, progress, &result);
+    if (rc != kOk) return rc;
+  } else {
+    const Status st = lab::run_preset(*preset, quick ? lab::RunSize::quick : lab::RunSize::full, seed, progress, &result);
+    if (progress_state.terminal) std::fprintf(stderr, "\n");
+    if (!st.ok()) {
+      char buf[200];
+      std::fprintf(stderr, "lipflow: %s failed: %s\n", preset->id, st.message(buf, sizeof buf));
+      return kFailure;
+    }
   }
   std::printf("%s", lab::format_summary(result).c_str());
 

@@ -124,6 +124,10 @@ std::string result_to_json(const Result& r) {
   config["preset"] = r.preset;
   config["size"] = run_size_name(r.size);
   config["seed"] = r.seed;
+  if (!r.config_json.empty()) {
+    nlohmann::json experiment = nlohmann::json::parse(r.config_json, nullptr, false);
+    if (!experiment.is_discarded()) config["experiment"] = experiment;
+  }
   j["config"] = config;
   nlohmann::json series = nlohmann::json::array();
   for (const Series& s : r.series) {

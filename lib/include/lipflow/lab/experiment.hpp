@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "lipflow/core/status.hpp"
+#include "lipflow/lab/config.hpp"
 
 namespace lipflow {
 namespace lab {
@@ -49,7 +50,8 @@ struct Verdict {
 };
 
 struct Result {
-  std::string preset;  // id
+  std::string preset;  // id ("config" for a config file's run)
+  std::string config_json;  // a config run: its config as JSON text (to_json_text), else empty
   RunSize size = RunSize::quick;
   std::uint64_t seed = 0;
   std::vector<Series> series;
@@ -74,6 +76,9 @@ struct Preset {
   // Fills *out (replaced). Errors: the lipflow calls' statuses (a bug, not a failed claim: a claim
   // that does not hold is a successful run with verdict.holds == false).
   Status (*run)(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+  // The config of the preset's reference model (its sweep varies fields of it), for `lipflow describe`
+  // and the browser's builder; null for the presets that train nothing.
+  ConfigError (*config)(RunSize size, std::uint64_t seed, ExperimentConfig* out) = nullptr;
 };
 
 // The registry: the presets in id order. O(1).
@@ -95,7 +100,8 @@ std::vector<double> log_spaced(double lo, double hi, std::size_t count);
 
 // ---- output
 
-// The result as JSON text (2-space indent): {"config": {"preset", "size", "seed"}, "series": [{"name", "x_label",
+// The result as JSON text (2-space indent): {"config": {"preset", "size", "seed"[, "experiment": the
+// config of a config run]}, "series": [{"name", "x_label",
 // "y_label", "x", "y"}], "columns", "summary": [{"label", "values"}], "verdict": {"claim", "holds",
 // "value", "threshold", "comparison"}}. Non-finite numbers are written as null. Allocates.
 std::string result_to_json(const Result& r);
