@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# The main job. Until the browser lab exists: builds the release preset and shows what the core
-# does today, the GEMM benchmark against OpenBLAS and Eigen measured in the same run, with the
-# single-core FMA peak measured by the same binary.
+# The main job, until the browser lab takes over: builds the lab's `lipflow` command and runs every
+# experiment preset in its quick form, each printing its summary table and its verdict on the paper's
+# claim; the results (result.json and one CSV per series) go to build/release/demo/<preset>/.
+# `bench/run.sh` runs the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target lipflow_bench
+cmake --build --preset release --target lipflow_cli
 
+lipflow=build/release/cli/lipflow
 out=build/release/demo
-mkdir -p "$out"
-echo "Running the GEMM benchmarks (single thread, about a minute)..."
-# One thread for OpenBLAS; its CPU-type overrides are unset for this command only, so that it runs
-# its own best kernel for this CPU.
-env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
-  build/release/bench/lipflow_bench --benchmark_filter='^gemm/' --benchmark_min_time=0.2 \
-  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
-  --benchmark_out="$out/gemm.json" --benchmark_out_format=json >/dev/null
-node bench/gemm_table.mjs "$out/gemm.json"
+"$lipflow" list
+failed=0
+for id in $("$lipflow" list | cut -d' ' -f1); do
+  echo
+  echo "=== $id (quick) ==="
+  "$lipflow" run "$id" --quick --out "$out/$id" || failed=$((failed + 1))
+done
+echo
+echo "results in $out; full-size runs: $lipflow run <id> --out DIR"
+exit $((failed > 0))
