@@ -11,6 +11,7 @@
 #include "lipflow/nn/blocks.hpp"
 #include "lipflow/nn/conv2d.hpp"
 #include "lipflow/nn/embedding.hpp"
+#include "lipflow/nn/flatten.hpp"
 #include "lipflow/nn/linear.hpp"
 #include "lipflow/nn/norm.hpp"
 #include "lipflow/nn/residual.hpp"
@@ -33,41 +34,6 @@ namespace lipflow {
 namespace lab {
 
 namespace {
-
-// Flattens any sample to a vector (a CNN's feature maps before its classifier). The identity on the
-// data: forward, backward and jvp copy; Lipschitz 1, global. No parameters, no memory.
-class Flatten final : public nn::Module<float> {
- public:
-  const char* kind() const noexcept override { return "flatten"; }
-  Status plan(const nn::Shape& in, std::size_t max_batch, MemoryPlan&, nn::Shape* out) noexcept override {
-    if (!in.valid()) return Status(Code::shape_mismatch, "flatten: input rank", in.rank, 3);
-    if (max_batch == 0) return Status(Code::invalid_argument, "flatten: max_batch", 0, 1);
-    *out = nn::Shape::vec(in.size());
-    set_planned(in, *out, max_batch);
-    return Status::success();
-  }
-  Status bind(const Arena&) noexcept override {
-    bound_ = true;
-    return Status::success();
-  }
-  Status init(Rng&) noexcept override { return Status::success(); }
-  Status forward(const float* x, std::size_t batch, float* y) noexcept override { return copy("flatten.forward", x, batch, y); }
-  Status backward(const float*, const float*, const float* dy, std::size_t batch, float* dx) noexcept override {
-    if (dx == nullptr) return check_run("flatten.backward", batch, dy, dy);
-    return copy("flatten.backward", dy, batch, dx);
-  }
-  Status jvp(const float*, const float* dx, std::size_t batch, float* dy) noexcept override {
-    return copy("flatten.jvp", dx, batch, dy);
-  }
-  nn::Lipschitz lipschitz() noexcept override { return nn::Lipschitz{nn::Scope::global, 1.0, 1.0, "1 (a reshape)"}; }
-
- private:
-  Status copy(const char* where, const float* a, std::size_t batch, float* b) const noexcept {
-    LIPFLOW_TRY(check_run(where, batch, a, b));
-    if (a != b) std::memmove(b, a, batch * in_.size() * sizeof(float));
-    return Status::success();
-  }
-};
 
 ConfigError error(const std::string& path, const std::string& value, const std::string& allowed) {
   ConfigError e;
@@ -188,7 +154,7 @@ ConfigError make_layer(const LayerConfig& l, const nn::Shape& in, const std::str
       m = keep(owned, std::make_unique<nn::TransformerBlock<float>>(n1, a, n2, f, l.placement, l.residual, l.alpha_init));
       break;
     }
-    case LayerType::flatten: m = keep(owned, std::make_unique<Flatten>()); break;
+    case LayerType::flatten: m = keep(owned, std::make_unique<nn::Flatten<float>>()); break;
   }
   if (m == nullptr) return error(path + ".type", layer_type_name(l.type), "a layer type the builder knows");
   *out = m;
