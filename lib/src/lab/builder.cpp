@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <utility>
 
 #include "lipflow/nn/activation.hpp"
