@@ -1,0 +1,128 @@
+/* lipflow.h: the C API of the lipflow lab (C99 and C++; what the WebAssembly module exports).
+ *
+ * It drives the lab layer: experiment configs in JSON, training runs stepped by the caller, the
+ * experiment presets E1..E9 with their verdicts, and the series they produce, read into plain arrays.
+ * The lab allocates at creation (a run's modules and its one planned buffer; a result's series);
+ * stepping a run does not allocate except when the monitor records a new step (its series grow).
+ *
+ * Errors. Every fallible call returns a lipflow_code (LIPFLOW_OK = 0). The message of the last error
+ * on the calling thread (the field, the value and what is allowed, e.g. "invalid config:
+ * model.layers[0].width = 0: an integer in [1, 1048576]") is lipflow_last_error(); a success leaves it
+ * unchanged. A failed call changes none of its outputs except setting *out to NULL for creators.
+ *
+ * Strings returned as const char* belong to the object they come from and stay valid until that
+ * object is destroyed (or, for lipflow_last_error, until the next failing call on the thread).
+ * Indices out of range give NULL, 0 or LIPFLOW_OUT_OF_RANGE, never undefined behaviour; so do NULL
+ * handles.
+ *
+ *   lipflow_run* run;
+ *   if (lipflow_run_create(json_text, &run) != LIPFLOW_OK) puts(lipflow_last_error());
+ *   while (!lipflow_run_finished(run)) lipflow_run_step(run, 10);
+ *   lipflow_result* r;  lipflow_run_collect(run, &r);   ... lipflow_result_series_read(r, 0, 0, x, y, n)
+ *   lipflow_result_destroy(r);  lipflow_run_destroy(run);
+ */
+#ifndef LIPFLOW_C_API_H
+#define LIPFLOW_C_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum lipflow_code {
+  LIPFLOW_OK = 0,
+  LIPFLOW_INVALID_ARGUMENT = 1, /* a library call rejected a value (the message names it) */
+  LIPFLOW_NULL_POINTER = 2,     /* a required pointer or handle was NULL */
+  LIPFLOW_OUT_OF_RANGE = 3,     /* an index past the end */
+  LIPFLOW_INVALID_CONFIG = 4,   /* a config that is not valid JSON, or a field that is not allowed */
+  LIPFLOW_UNKNOWN_PRESET = 5,   /* no preset with that id */
+  LIPFLOW_FAILED = 6            /* a run failed while running (the message says where) */
+} lipflow_code;
+
+/* Why a run stopped (lipflow_run_stop_reason). */
+typedef enum lipflow_stop {
+  LIPFLOW_RUNNING = 0,            /* more steps remain */
+  LIPFLOW_COMPLETED = 1,          /* all of training.steps ran */
+  LIPFLOW_NONFINITE_LOSS = 2,
+  LIPFLOW_NONFINITE_GRADIENT = 3, /* the message names the first layer */
+  LIPFLOW_DIVERGED = 4,           /* the smoothed loss went above divergence_factor x its minimum */
+  LIPFLOW_ERROR = 5
+} lipflow_stop;
+
+typedef struct lipflow_run lipflow_run;       /* one config being trained */
+typedef struct lipflow_result lipflow_result; /* series, summary and verdict (a preset's, or a run's) */
+
+/* Progress of a preset run: fraction in [0, 1] and the stage running. */
+typedef void (*lipflow_progress_fn)(void* context, double fraction, const char* stage);
+
+const char* lipflow_version(void);
+/* The message of the last failed call on this thread ("" before any). */
+const char* lipflow_last_error(void);
+
+/* ---- presets (E1..E9): ids, claims, setups, their reference model's config */
+size_t lipflow_preset_count(void);
+const char* lipflow_preset_id(size_t index);    /* NULL past the end */
+const char* lipflow_preset_claim(size_t index);
+const char* lipflow_preset_setup(size_t index);
+/* Runs a preset (quick != 0: its quick size) and returns its result. progress may be NULL. */
+lipflow_code lipflow_preset_run(const char* id, int quick, uint64_t seed, lipflow_progress_fn progress, void* context,
+                                lipflow_result** out);
+
+/* ---- training runs */
+/* A run from a JSON config (the schema of the lab's config.hpp). */
+lipflow_code lipflow_run_create(const char* config_json, lipflow_run** out);
+/* A run of a preset's reference model (LIPFLOW_INVALID_ARGUMENT for presets that train nothing). */
+lipflow_code lipflow_run_create_preset(const char* id, int quick, uint64_t seed, lipflow_run** out);
+void lipflow_run_destroy(lipflow_run* run); /* NULL is allowed */
+/* Trains up to `steps` more steps; a stop (NaN, divergence, completion) is not an error: read
+ * lipflow_run_stop_reason. After the last step, one evaluation on the test split runs. */
+lipflow_code lipflow_run_step(lipflow_run* run, size_t steps);
+int lipflow_run_finished(const lipflow_run* run);
+lipflow_stop lipflow_run_stop_reason(const lipflow_run* run);
+const char* lipflow_run_stop_message(const lipflow_run* run); /* e.g. "diverged at step 120: ..." */
+uint64_t lipflow_run_steps_done(const lipflow_run* run);
+uint64_t lipflow_run_total_steps(const lipflow_run* run);
+double lipflow_run_last_loss(const lipflow_run* run); /* the last batch's training loss (NaN before) */
+/* The last evaluation on the test split (NaN when none ran; accuracy NaN for regression). */
+double lipflow_run_test_loss(const lipflow_run* run);
+double lipflow_run_test_accuracy(const lipflow_run* run);
+size_t lipflow_run_memory_bytes(const lipflow_run* run);  /* the one planned buffer */
+size_t lipflow_run_parameter_count(const lipflow_run* run);
+/* The run's config with every default filled, as JSON text. */
+const char* lipflow_run_config_json(lipflow_run* run);
+/* A description of the model: layers, shapes, parameters, Lipschitz factors, memory by kind. */
+const char* lipflow_run_describe(lipflow_run* run);
+/* The model's outputs for count inputs (count x input size floats, written count x output size),
+ * in evaluation mode, in batches of at most training.batch_size (for a decision boundary). */
+lipflow_code lipflow_run_predict(lipflow_run* run, const float* inputs, size_t count, float* outputs);
+size_t lipflow_run_input_size(const lipflow_run* run);
+size_t lipflow_run_output_size(const lipflow_run* run);
+/* The series so far, as a result (its verdict: the run completes). */
+lipflow_code lipflow_run_collect(lipflow_run* run, lipflow_result** out);
+
+/* ---- results */
+void lipflow_result_destroy(lipflow_result* result); /* NULL is allowed */
+/* result.json text as the native CLI writes it. */
+const char* lipflow_result_json(lipflow_result* result);
+int lipflow_result_holds(const lipflow_result* result);  /* 1 when the verdict holds, else 0 */
+double lipflow_result_value(const lipflow_result* result);
+double lipflow_result_threshold(const lipflow_result* result);
+const char* lipflow_result_claim(const lipflow_result* result);
+const char* lipflow_result_comparison(const lipflow_result* result);
+size_t lipflow_result_series_count(const lipflow_result* result);
+const char* lipflow_result_series_name(const lipflow_result* result, size_t index);
+const char* lipflow_result_series_x_label(const lipflow_result* result, size_t index);
+const char* lipflow_result_series_y_label(const lipflow_result* result, size_t index);
+size_t lipflow_result_series_length(const lipflow_result* result, size_t index);
+/* Copies points [from, from + capacity) of series `index` (fewer at its end) into x and y (either may
+ * be NULL) and stores how many in *count. */
+lipflow_code lipflow_result_series_read(const lipflow_result* result, size_t index, size_t from, double* x, double* y,
+                                        size_t capacity, size_t* count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIPFLOW_C_API_H */

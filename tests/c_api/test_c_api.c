@@ -1,0 +1,123 @@
+/* The C API from C99: lists the presets, runs E1's quick form, trains a config to completion, reads
+ * its series and predictions, and checks that every misuse gives its code and a message. Exits 0 when
+ * every check passes; prints each failure. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lipflow.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                              \
+  do {                                                           \
+    if (!(cond)) {                                               \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++failures;                                                \
+    }                                                            \
+  } while (0)
+
+static const char* kConfig =
+    "{\"model\": {\"input\": {\"features\": 2},"
+    "  \"layers\": [{\"type\": \"linear\", \"width\": 16}, {\"type\": \"activation\", \"kind\": \"tanh\"},"
+    "              {\"type\": \"linear\", \"width\": 16}, {\"type\": \"activation\", \"kind\": \"tanh\"}],"
+    "  \"head\": {\"width\": 2}},"
+    " \"optimizer\": {\"name\": \"adam\", \"lr\": 0.01},"
+    " \"training\": {\"steps\": 300, \"batch_size\": 32, \"seed\": 4, \"eval_every\": 100,"
+    "              \"monitor\": {\"every\": 50, \"estimators\": [\"gradient_norms\", \"lipschitz\"]}},"
+    " \"dataset\": {\"name\": \"moons\", \"train_samples\": 256, \"test_samples\": 128}}";
+
+static int progress_calls = 0;
+static double progress_last = -1.0;
+static void on_progress(void* context, double fraction, const char* stage) {
+  (void)stage;
+  *(int*)context += 1;
+  progress_last = fraction;
+}
+
+static long find_series(const lipflow_result* r, const char* name) {
+  size_t i;
+  for (i = 0; i < lipflow_result_series_count(r); ++i)
+    if (strcmp(lipflow_result_series_name(r, i), name) == 0) return (long)i;
+  return -1;
+}
+
+int main(void) {
+  lipflow_run* run = NULL;
+  lipflow_result* result = NULL;
+  size_t i, count = 0;
+  long s;
+  double x[400], y[400];
+  float grid[8] = {0.0f, 0.0f, 1.0f, 0.5f, -1.0f, 0.5f, 2.0f, -0.5f}, out[8];
+
+  CHECK(strlen(lipflow_version()) > 0);
+  /* presets */
+  CHECK(lipflow_preset_count() >= 2);
+  CHECK(strcmp(lipflow_preset_id(0), "E1") == 0);
+  CHECK(lipflow_preset_claim(0) != NULL && lipflow_preset_setup(0) != NULL);
+  CHECK(lipflow_preset_id(1000) == NULL);
+  CHECK(lipflow_preset_run("E1", 1, 3, on_progress, &progress_calls, &result) == LIPFLOW_OK);
+  CHECK(result != NULL && lipflow_result_holds(result) == 1);
+  CHECK(progress_calls > 1 && progress_last == 1.0);
+  CHECK(strstr(lipflow_result_json(result), "\"holds\": true") != NULL);
+  CHECK(lipflow_result_value(result) < lipflow_result_threshold(result));
+  lipflow_result_destroy(result);
+  result = NULL;
+
+  /* a training run */
+  CHECK(lipflow_run_create(kConfig, &run) == LIPFLOW_OK);
+  if (run == NULL) return 1;
+  CHECK(lipflow_run_total_steps(run) == 300);
+  CHECK(lipflow_run_memory_bytes(run) > 0 && lipflow_run_parameter_count(run) == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2);
+  CHECK(strstr(lipflow_run_config_json(run), "\"adam\"") != NULL);
+  CHECK(strstr(lipflow_run_describe(run), "parameters: 354") != NULL);
+  CHECK(lipflow_run_stop_reason(run) == LIPFLOW_RUNNING && isnan(lipflow_run_last_loss(run)));
+  while (!lipflow_run_finished(run)) CHECK(lipflow_run_step(run, 64) == LIPFLOW_OK);
+  CHECK(lipflow_run_stop_reason(run) == LIPFLOW_COMPLETED);
+  CHECK(lipflow_run_steps_done(run) == 300);
+  CHECK(lipflow_run_test_accuracy(run) > 0.8);
+  CHECK(strstr(lipflow_run_stop_message(run), "completed 300 steps") != NULL);
+  CHECK(lipflow_run_input_size(run) == 2 && lipflow_run_output_size(run) == 2);
+  CHECK(lipflow_run_predict(run, grid, 4, out) == LIPFLOW_OK);
+  for (i = 0; i < 8; ++i) CHECK(isfinite(out[i]));
+
+  CHECK(lipflow_run_collect(run, &result) == LIPFLOW_OK);
+  s = find_series(result, "train_loss");
+  CHECK(s >= 0);
+  if (s >= 0) {
+    CHECK(lipflow_result_series_length(result, (size_t)s) == 300);
+    CHECK(strcmp(lipflow_result_series_x_label(result, (size_t)s), "step") == 0);
+    CHECK(lipflow_result_series_read(result, (size_t)s, 0, x, y, 400, &count) == LIPFLOW_OK && count == 300);
+    CHECK(x[299] == 299.0 && y[299] < y[0]);
+    CHECK(lipflow_result_series_read(result, (size_t)s, 290, NULL, y, 400, &count) == LIPFLOW_OK && count == 10);
+    CHECK(lipflow_result_series_read(result, (size_t)s, 301, x, y, 400, &count) == LIPFLOW_OUT_OF_RANGE);
+  }
+  s = find_series(result, "lipschitz_global");
+  CHECK(s >= 0 && lipflow_result_series_length(result, (size_t)s) == 6);
+  CHECK(lipflow_result_holds(result) == 1);
+  CHECK(strstr(lipflow_result_json(result), "\"experiment\"") != NULL);
+  CHECK(lipflow_result_series_read(result, 100000, 0, x, y, 1, &count) == LIPFLOW_OUT_OF_RANGE);
+  CHECK(strstr(lipflow_last_error(), "series 100000") != NULL);
+  CHECK(lipflow_result_series_name(result, 100000) == NULL);
+  lipflow_result_destroy(result);
+  lipflow_run_destroy(run);
+  run = NULL;
+
+  /* misuse: every one a code and a message naming the problem */
+  CHECK(lipflow_run_create("{\"model\": 3}", &run) == LIPFLOW_INVALID_CONFIG && run == NULL);
+  CHECK(strstr(lipflow_last_error(), "model") != NULL);
+  CHECK(lipflow_run_create("not json", &run) == LIPFLOW_INVALID_CONFIG);
+  CHECK(lipflow_run_create(NULL, &run) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_create(kConfig, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_preset_run("E99", 1, 1, NULL, NULL, &result) == LIPFLOW_UNKNOWN_PRESET && result == NULL);
+  CHECK(strstr(lipflow_last_error(), "E99") != NULL);
+  CHECK(lipflow_run_create_preset("E1", 1, 1, &run) == LIPFLOW_INVALID_ARGUMENT && run == NULL);
+  CHECK(lipflow_run_step(NULL, 1) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_predict(NULL, grid, 1, out) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_finished(NULL) == 1 && lipflow_run_steps_done(NULL) == 0);
+  lipflow_run_destroy(NULL);
+  lipflow_result_destroy(NULL);
+
+  if (failures == 0) printf("c api: all checks passed\n");
+  return failures == 0 ? 0 : 1;
+}
