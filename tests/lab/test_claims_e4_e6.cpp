@@ -15,6 +15,7 @@
 
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
+#include "lipflow/lab/builder.hpp"
 #include "lipflow/lab/experiment.hpp"
 #include "lipflow/optim/adam.hpp"
 #include "lipflow/optim/adamw.hpp"
@@ -106,6 +107,16 @@ TEST(ClaimsE4E6, RegisteredInIdOrder) {
   ASSERT_NE(e6, nullptr);
   EXPECT_LT(e4, e6);
   for (std::size_t i = 1; i < n; ++i) EXPECT_LT(std::string(list[i - 1].id), std::string(list[i].id));
+  // E6 trains a config (its reference model builds); E4's 48-block stacks do not fit one.
+  EXPECT_EQ(e4->config, nullptr);
+  ASSERT_NE(e6->config, nullptr);
+  ExperimentConfig c;
+  ASSERT_TRUE(e6->config(RunSize::full, 1, &c).ok());
+  EXPECT_EQ(c.optimizer.name, "adam");
+  EXPECT_EQ(c.model.layers.size(), 5u);  // embedding and 4 blocks
+  EXPECT_EQ(c.training.steps, 400u);
+  std::unique_ptr<Experiment> x;
+  EXPECT_TRUE(Experiment::build(c, &x).ok());
 }
 
 // E4: the three regimes of the end-to-end Jacobian at depth 48, along depth, and in training.

@@ -154,26 +154,42 @@ struct RunSpec {
   bool detailed = false;     // the monitor's update ratios too, and every series ConfigRun collects
 };
 
-// One training run; appends its series under `prefix`.
-Status train_one(const RunSpec& rs, std::size_t layers, std::size_t steps, std::size_t every, std::uint64_t seed,
-                 const std::string& prefix, Result* out, RunOutcome* o) {
+// The sizes of a run: transformer blocks, training steps, steps between measurements.
+struct Sizes {
+  std::size_t layers, steps, every;
+};
+Sizes sizes_of(RunSize size) { return size == RunSize::full ? Sizes{4, 400, 25} : Sizes{1, 100, 10}; }
+
+// The config of one run: E5's Pre-LN transformer at this size with optimizer o (momentum 0.9 for SGD),
+// monitored every `every` steps (update ratios too when detailed), one evaluation at the end.
+ConfigError make_config(RunSize size, std::uint64_t seed, const OptimizerSpec& o, bool detailed, ExperimentConfig* c) {
+  const Sizes z = sizes_of(size);
   TransformerSpec t;
-  t.layers = layers;
-  t.steps = steps;
+  t.layers = z.layers;
+  t.steps = z.steps;
   t.seed = seed;
-  t.optimizer = rs.optimizer->name;
-  t.lr = rs.optimizer->lr;
+  t.optimizer = o.name;
+  t.lr = o.lr;
+  ConfigError e = transformer_config(t, c);
+  if (!e.ok()) return e;
+  if (c->optimizer.name == "sgd") c->optimizer.params["momentum"] = 0.9;
+  c->training.eval_every = 0;  // run() evaluates once at the end
+  c->training.divergence_factor = kDivergenceFactor;
+  c->training.monitor.every = detailed ? z.every : z.steps;
+  c->training.monitor.estimators = detailed ? std::vector<std::string>{"gradient_norms", "update_ratios"}
+                                            : std::vector<std::string>{"gradient_norms"};
+  return ConfigError();
+}
+
+// One training run; appends its series under `prefix`.
+Status train_one(const RunSpec& rs, RunSize size, std::uint64_t seed, const std::string& prefix, Result* out,
+                 RunOutcome* o) {
   ExperimentConfig c;
-  ConfigError e = transformer_config(t, &c);
+  ConfigError e = make_config(size, seed, *rs.optimizer, rs.detailed, &c);
   if (!e.ok()) return Status(Code::invalid_argument, "E6: transformer config");
-  if (c.optimizer.name == "sgd") c.optimizer.params["momentum"] = 0.9;
+  const std::size_t steps = sizes_of(size).steps, every = sizes_of(size).every;
   if (rs.weight_decay >= 0) c.optimizer.params["weight_decay"] = rs.weight_decay;
   LIPFLOW_TRY(apply_gradient_scale(std::ldexp(1.0, rs.log2_scale), &c.optimizer));
-  c.training.eval_every = 0;  // run() evaluates once at the end
-  c.training.divergence_factor = kDivergenceFactor;
-  c.training.monitor.every = rs.detailed ? every : steps;
-  c.training.monitor.estimators = rs.detailed ? std::vector<std::string>{"gradient_norms", "update_ratios"}
-                                              : std::vector<std::string>{"gradient_norms"};
   std::unique_ptr<ConfigRun> run;
   e = ConfigRun::create(c, &run);
   if (!e.ok()) return Status(Code::invalid_argument, "E6: config run");
@@ -246,10 +262,14 @@ std::string scale_label(const char* optimizer, int k) {
 
 }  // namespace
 
+ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentConfig* out) {
+  return make_config(size, seed, kOptimizers[1], true, out);  // Adam, gradients unscaled
+}
+
 Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
   if (out == nullptr) return Status(Code::null_pointer, "E6: out");
   const bool full = size == RunSize::full;
-  const std::size_t layers = full ? 4 : 1, steps = full ? 400 : 100, every = full ? 25 : 10;
+  const std::size_t steps = sizes_of(size).steps;
   const std::vector<int> scales = full ? std::vector<int>{-8, -4, 0, 4, 8} : std::vector<int>{-8, 0, 8};
   const std::vector<double> lion_decays = full ? std::vector<double>{1, 3, 10} : std::vector<double>{10};
   const std::size_t optimizers = sizeof kOptimizers / sizeof kOptimizers[0];
@@ -284,7 +304,7 @@ Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progr
         rs.optimizer = &opt;
         rs.log2_scale = scales[i];
         rs.detailed = i == unit;
-        LIPFLOW_TRY(train_one(rs, layers, steps, every, seed, label + "/", out, &outcomes[i]));
+        LIPFLOW_TRY(train_one(rs, size, seed, label + "/", out, &outcomes[i]));
       }
       done += 1;
       progress(done / total, label.c_str());
@@ -331,7 +351,7 @@ Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progr
     rs.optimizer = &lion;
     rs.weight_decay = wd;
     RunOutcome o;
-    LIPFLOW_TRY(train_one(rs, layers, steps, every, seed, std::string(label) + "/", out, &o));
+    LIPFLOW_TRY(train_one(rs, size, seed, std::string(label) + "/", out, &o));
     out->summary.push_back({label,
                             {0.0, o.lr, o.eps, o.weight_decay, decay_factor(o.lr, o.weight_decay), o.mean_loss, NAN, o.loss_end, o.test_loss,
                              o.test_accuracy, o.weight_norm, o.log10_prod_sigma, o.stopped ? 1.0 : 0.0}});
