@@ -172,3 +172,30 @@ TEST(ConfigRun, TransformerLearnsReverseSortAndModularAddition) {
     EXPECT_GT(run->last_evaluation().accuracy, k.accuracy) << "loss " << run->last_evaluation().loss;
   }
 }
+
+// The update ratios cannot run at step 0 (no weight snapshot before the first step); their series must
+// still be made from the later records, NaN at step 0. (collect() used to look at the first record only,
+// so an update_ratio series never appeared.)
+TEST(ConfigRun, UpdateRatioSeriesFromTheLaterRecords) {
+  ExperimentConfig c;
+  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  c.training.steps = 30;
+  c.training.monitor.every = 10;
+  c.training.monitor.estimators = {"update_ratios"};
+  std::unique_ptr<ConfigRun> run = create(c);
+  ASSERT_TRUE(run);
+  TrainResult r;
+  ASSERT_TRUE(run->run(&r).ok()) << r.message;
+  Result out;
+  run->collect(&out);
+  const Series* ratio = find(out, "layer00_linear_update_ratio");
+  ASSERT_NE(ratio, nullptr);
+  ASSERT_EQ(ratio->y.size(), 3u);  // steps 0, 10, 20
+  EXPECT_TRUE(std::isnan(ratio->y[0]));
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_GT(ratio->y[i], 0.0);
+    EXPECT_LT(ratio->y[i], 1.0);
+  }
+  EXPECT_EQ(find(out, "layer01_activation_update_ratio"), nullptr);  // no parameters
+  EXPECT_EQ(find(out, "layer00_linear_grad_input"), nullptr);        // not selected
+}

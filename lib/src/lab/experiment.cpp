@@ -30,6 +30,23 @@ const Preset kPresets[] = {
      "CenterNorm, softmax, dot-product and cosine attention (1 head); X has a tie in query 0's "
      "dot-product scores so that the softmax does not saturate.",
      run_e3_module_lipschitz},
+    {"E4",
+     "Through a deep Linear-ReLU stack the end-to-end Jacobian vanishes without shortcuts, explodes with "
+     "the plain shortcut x + f(x), and stays near 1 with the weighted shortcut x + f(x) / L.",
+     "48 blocks of Linear(32)-ReLU (PyTorch default init): none / x + f(x) / x + alpha f(x) with alpha "
+     "per channel, init 1/48; Jacobian singular values of the stack at init for depths 1..64 (quick: "
+     "1..48); then Adam on a 10-class Gaussian mixture with a Linear(10) head, batch 64, 200 steps at lr "
+     "1e-3, 3e-3, 1e-2 (quick: 50 steps at 1e-3, 1e-2): loss and first-layer gradient norm. Built "
+     "in code (a config's layer list holds at most 31 layers), so there is no reference config.",
+     run_e4_residual},
+    {"E6",
+     "Adaptive optimizers (Adam, AdamW, LAMB, Lion) train the tiny transformer the same whatever the "
+     "gradient scale, where SGD with momentum is sensitive to it.",
+     "E5's Pre-LN transformer (sort, vocabulary 10, 12 tokens, width 32, 2 heads, FFN 64, 4 layers; "
+     "quick: 1), batch 32, 400 steps (quick: 100); SGD momentum 0.9 lr 0.1, Adam and AdamW 3e-3, LAMB "
+     "1e-2, Lion 3e-4, each with the gradients scaled by 2^k, k in {-8, -4, 0, 4, 8} (quick: {-8, 0, "
+     "8}); loss, ||W||, product of the weights' sigma_max; Lion with decay 1, 3, 10 (quick: 10).",
+     run_e6_optimizers, config_e6_optimizers},
 };
 
 bool same_id(const char* a, const std::string& b) noexcept {

@@ -234,7 +234,12 @@ void ConfigRun::collect(Result* out, const std::string& prefix) const {
     if (data_.target_kind() == TargetKind::classes) out->series.push_back(std::move(ta));
   }
   if (records_.empty()) return;
-  const analysis::MonitorRecord& first = records_.front();
+  // An estimator's series is made when it ran in any record (the update ratios never run at step 0:
+  // there is no weight snapshot before the first step), NaN where it did not; the layer list comes
+  // from the last record, which ran every selected estimator that can run.
+  std::uint32_t ran = 0;
+  for (const analysis::MonitorRecord& r : records_) ran |= r.ran;
+  const analysis::MonitorRecord& last = records_.back();
   auto per_record = [&](const std::string& name, const char* y_label, auto value) {
     Series s{prefix + name, "step", y_label, {}, {}};
     for (const analysis::MonitorRecord& r : records_) {
@@ -243,26 +248,26 @@ void ConfigRun::collect(Result* out, const std::string& prefix) const {
     }
     out->series.push_back(std::move(s));
   };
-  if (first.ran & analysis::kMonitorLipschitz) {
+  if (ran & analysis::kMonitorLipschitz) {
     per_record("lipschitz_global", "upper_bound", [](const analysis::MonitorRecord& r) { return r.lipschitz.global; });
     per_record("lipschitz_local", "upper_bound", [](const analysis::MonitorRecord& r) { return r.lipschitz.local; });
   }
-  const std::size_t layers = first.flow.layers;
+  const std::size_t layers = last.flow.layers;
   for (std::size_t l = 0; l < layers; ++l) {
     char base[64];
-    std::snprintf(base, sizeof base, "layer%02zu_%s_", l, first.flow.layer[l].kind);
-    if (first.ran & analysis::kMonitorGradientNorms) {
+    std::snprintf(base, sizeof base, "layer%02zu_%s_", l, last.flow.layer[l].kind);
+    if (ran & analysis::kMonitorGradientNorms) {
       per_record(std::string(base) + "grad_input", "norm", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].grad_input; });
       per_record(std::string(base) + "grad_params", "norm", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].grad_params; });
     }
-    if (first.ran & analysis::kMonitorUpdateRatios && first.flow.layer[l].param_size > 0)
+    if (ran & analysis::kMonitorUpdateRatios && last.flow.layer[l].param_size > 0)
       per_record(std::string(base) + "update_ratio", "ratio", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].update_ratio; });
-    if (first.ran & analysis::kMonitorJacobianProducts)
+    if (ran & analysis::kMonitorJacobianProducts)
       per_record(std::string(base) + "jacobian_norm", "norm", [l](const analysis::MonitorRecord& r) { return r.flow.layer[l].jacobian_norm; });
   }
-  if (first.ran & analysis::kMonitorAttentionEntropy)
-    for (std::size_t k = 0; k < first.flow.attention_count; ++k)
-      for (std::size_t h = 0; h < first.flow.attention[k].heads; ++h) {
+  if (ran & analysis::kMonitorAttentionEntropy)
+    for (std::size_t k = 0; k < last.flow.attention_count; ++k)
+      for (std::size_t h = 0; h < last.flow.attention[k].heads; ++h) {
         char name[64];
         std::snprintf(name, sizeof name, "attention%zu_head%zu_entropy", k, h);
         per_record(name, "entropy", [k, h](const analysis::MonitorRecord& r) { return r.flow.attention[k].entropy[h]; });

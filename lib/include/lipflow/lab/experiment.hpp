@@ -113,6 +113,10 @@ std::string format_summary(const Result& r);
 // The presets (defined in their own files).
 Status run_e1_products(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e4_residual(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+// E6's reference model: the transformer its runs train, with Adam at lr 3e-3.
+ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 
 }  // namespace lab
 }  // namespace lipflow
