@@ -112,6 +112,7 @@ std::string format_summary(const Result& r);
 
 // The presets (defined in their own files).
 Status run_e1_products(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e4_residual(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
