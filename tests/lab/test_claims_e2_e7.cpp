@@ -66,6 +66,7 @@ TEST(ClaimE2, RegisteredInOrder) {
   std::string ids;
   for (std::size_t i = 0; i < n; ++i) ids += std::string(list[i].id) + " ";
   EXPECT_NE(ids.find("E1 E2 E3"), std::string::npos) << ids;
+  EXPECT_NE(find_preset("e7"), nullptr);
 }
 
 TEST(ClaimE2, HoldsForSeveralSeeds) {
@@ -149,4 +150,57 @@ TEST(ClaimE2, SameSeedSameResult) {
   ASSERT_TRUE(run_preset(*find_preset("E2"), RunSize::quick, 0, Progress(), &again).ok());
   EXPECT_EQ(result_to_json(again), result_to_json(quick("E2", 0)));
   EXPECT_NE(result_to_json(quick("E2", 0)), result_to_json(quick("E2", 1)));
+}
+
+TEST(ClaimE7, HoldsForSeveralSeeds) {
+  for (std::uint64_t seed : {0u, 1u, 2u}) {
+    const Result& r = quick("E7", seed);
+    EXPECT_TRUE(r.verdict.holds) << "seed " << seed << ": " << r.verdict.comparison << "\n" << format_summary(r);
+    EXPECT_LT(r.verdict.value, 0.0);
+  }
+}
+
+// Norms, sigma_max and the global bound shrink with lambda at every step; the local bound does not
+// move much (LayerNorm undoes the weights' scale).
+TEST(ClaimE7, NormsAndBoundsAcrossTheGrid) {
+  const Result& r = quick("E7", 1);
+  ASSERT_EQ(r.summary.size(), 4u);
+  const Series* bound = find_series(r, "bound_vs_lambda");
+  const Series* local = find_series(r, "local_bound_vs_lambda");
+  const Series* norm = find_series(r, "weight_norm_vs_lambda");
+  ASSERT_TRUE(bound && local && norm);
+  ASSERT_EQ(bound->x.size(), 4u);
+  EXPECT_EQ(bound->x.back(), 0.1);
+  for (std::size_t i = 1; i < 4; ++i) {
+    EXPECT_LT(bound->y[i], bound->y[i - 1]) << i;
+    EXPECT_LT(norm->y[i], norm->y[i - 1]) << i;
+    EXPECT_NEAR(local->y[i], local->y[0], 0.3) << i;
+  }
+  EXPECT_LT(bound->y[3] - bound->y[0], -0.3);  // lambda 0.1: the bound drops by more than a factor 2
+  for (const char* label : {"wd0", "wd0.1"}) {
+    const Series* sigma = find_series(r, std::string(label) + "/sigma_max");
+    const Series* fro = find_series(r, std::string(label) + "/weight_fro");
+    ASSERT_TRUE(sigma && fro) << label;
+    ASSERT_EQ(sigma->y.size(), 9u);  // 8 blocks and the head
+    for (std::size_t i = 0; i < 9; ++i) {
+      EXPECT_GT(sigma->y[i], 0.0);
+      EXPECT_LE(sigma->y[i], fro->y[i] * (1 + 1e-5)) << label << " layer " << i;  // sigma_max <= ||W||_F
+    }
+    const Series* lip = find_series(r, std::string(label) + "/lipschitz_global");
+    ASSERT_NE(lip, nullptr);
+    EXPECT_EQ(lip->x.size(), 10u);  // every 20 of 200 steps
+    const Series* loss = find_series(r, std::string(label) + "/train_loss");
+    ASSERT_NE(loss, nullptr);
+    EXPECT_LT(loss->y.back(), 0.1 * loss->y.front());
+  }
+  const SummaryRow* row = find_row(r, "wd0.1");
+  ASSERT_NE(row, nullptr);
+  EXPECT_NEAR(column(r, *row, "decay_factor"), std::pow(1 - 1e-3, 200), 1e-12);
+}
+
+TEST(ClaimE7, SameSeedSameResult) {
+  Result again;
+  ASSERT_TRUE(run_preset(*find_preset("E7"), RunSize::quick, 0, Progress(), &again).ok());
+  EXPECT_EQ(result_to_json(again), result_to_json(quick("E7", 0)));
+  EXPECT_NE(result_to_json(quick("E7", 0)), result_to_json(quick("E7", 1)));
 }

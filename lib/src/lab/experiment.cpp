@@ -56,6 +56,14 @@ const Preset kPresets[] = {
      "1e-2, Lion 3e-4, each with the gradients scaled by 2^k, k in {-8, -4, 0, 4, 8} (quick: {-8, 0, "
      "8}); loss, ||W||, product of the weights' sigma_max; Lion with decay 1, 3, 10 (quick: 10).",
      run_e6_optimizers, config_e6_optimizers},
+    {"E7",
+     "With AdamW, a larger decoupled weight decay gives smaller weight norms and a smaller network "
+     "Lipschitz upper bound (product of the per-layer bounds), monotonically in lambda.",
+     "The E2 MLP (8 blocks Linear(64)-ReLU-LayerNorm, head) on the 10-class mixture, AdamW lr 1e-2, "
+     "lambda in {0, 1e-3, 1e-2, 1e-1}, full batch of 512 samples, 1000 steps (quick: 64 samples, 200 "
+     "steps); ||W||_F and sigma_max per layer, Model::lipschitz global and local bounds, accuracy; full "
+     "adds the same sweep with mini-batches of 64 (reported).",
+     run_e7_weight_decay},
 };
 
 bool same_id(const char* a, const std::string& b) noexcept {

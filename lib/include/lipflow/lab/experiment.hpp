@@ -118,6 +118,7 @@ Status run_e4_residual(RunSize size, std::uint64_t seed, const Progress& progres
 Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 // E6's reference model: the transformer its runs train, with Adam at lr 3e-3.
 ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentConfig* out);
+Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 
 }  // namespace lab
 }  // namespace lipflow
