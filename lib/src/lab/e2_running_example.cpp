@@ -78,7 +78,7 @@ constexpr double kPi = 3.14159265358979323846;
 enum class Init { torch_default, he, gain2 };
 
 struct Variant {
-  const char* label;
+  const char* name;  // the label is "L<depth>_<name>"
   std::size_t depth;
   bool layer_norm;
   double eps;
@@ -282,20 +282,20 @@ void ln1_series(const ConfigRun& run, const std::string& prefix, Result* out) {
 Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
   if (out == nullptr) return Status(Code::null_pointer, "E2: out");
   const Variant variants[] = {
-      {"L4_plain", kShallow, false, 1e-5, Init::torch_default, 1.0},
-      {"L4_ln", kShallow, true, 1e-5, Init::torch_default, 1.0},
-      {"L10_plain", kDeep, false, 1e-5, Init::torch_default, 1.0},
-      {"L10_ln", kDeep, true, 1e-5, Init::torch_default, 1.0},
-      {"L10_ln_eps1e-2", kDeep, true, 1e-2, Init::torch_default, 1.0},
-      {"L10_plain_he", kDeep, false, 1e-5, Init::he, 1.0},
-      {"L10_ln_he", kDeep, true, 1e-5, Init::he, 1.0},
-      {"L10_plain_gain2", kDeep, false, 1e-5, Init::gain2, 1.0},
-      {"L10_ln_gain2", kDeep, true, 1e-5, Init::gain2, 1.0},
-      {"L10_ln_small_input", kDeep, true, 1e-5, Init::torch_default, kSmallScale},
-      {"L10_ln_eps1e-2_small_input", kDeep, true, 1e-2, Init::torch_default, kSmallScale},
+      {"plain", kShallow, false, 1e-5, Init::torch_default, 1.0},
+      {"ln", kShallow, true, 1e-5, Init::torch_default, 1.0},
+      {"plain", kDeep, false, 1e-5, Init::torch_default, 1.0},
+      {"ln", kDeep, true, 1e-5, Init::torch_default, 1.0},
+      {"ln_eps1e-2", kDeep, true, 1e-2, Init::torch_default, 1.0},
+      {"plain_he", kDeep, false, 1e-5, Init::he, 1.0},
+      {"ln_he", kDeep, true, 1e-5, Init::he, 1.0},
+      {"plain_gain2", kDeep, false, 1e-5, Init::gain2, 1.0},
+      {"ln_gain2", kDeep, true, 1e-5, Init::gain2, 1.0},
+      {"ln_small_input", kDeep, true, 1e-5, Init::torch_default, kSmallScale},
+      {"ln_eps1e-2_small_input", kDeep, true, 1e-2, Init::torch_default, kSmallScale},
   };
   const std::size_t count = sizeof variants / sizeof variants[0];
-  enum { kPlainDeep = 2, kLnDeep = 3, kLnSmall = 9 };
+  enum { kPlainDeep = 2, kLnDeep = 3, kLnSmall = 9 };  // the variants the verdict compares
 
   out->columns = {"depth",        "layer_norm",  "eps",           "data_scale", "train_loss",     "test_loss",
                   "test_accuracy", "spread_init", "spread_end",    "gain_per_block", "predicted_gain", "ln1_gain",
@@ -305,9 +305,10 @@ Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& 
   bool ln_below_bound = true;
   for (std::size_t i = 0; i < count; ++i) {
     const Variant& v = variants[i];
+    const std::string label = preset::format("L%zu_%s", v.depth, v.name);
     const double from = static_cast<double>(i) / static_cast<double>(count);
     const double to = static_cast<double>(i + 1) / static_cast<double>(count);
-    progress(from, v.label);
+    progress(from, label.c_str());
     ExperimentConfig c;
     ConfigError e = make_config(v, size, seed, &c);
     std::unique_ptr<ConfigRun> run;
@@ -319,7 +320,7 @@ Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& 
     Profile init, end;
     LIPFLOW_TRY(measure(*run, v, probe, &init));
     TrainResult tr;
-    LIPFLOW_TRY(preset::train_to_end(*run, progress, from, to, v.label, &tr));
+    LIPFLOW_TRY(preset::train_to_end(*run, progress, from, to, label.c_str(), &tr));
     LIPFLOW_TRY(measure(*run, v, probe, &end));
 
     double spread_end = 0, gain = 0, gain_end = 0;
@@ -331,14 +332,14 @@ Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& 
       ln_below_bound = ln_below_bound && init.ln1_gain <= init.ln1_local * (1 + 1e-6) &&
                        end.ln1_gain <= end.ln1_local * (1 + 1e-6);
 
-    const std::string prefix = std::string(v.label) + "/";
+    const std::string prefix = label + "/";
     collect_series(*run, prefix, out);
     if (v.layer_norm) ln1_series(*run, prefix, out);
     out->series.push_back(depth_series(prefix + "grad_vs_level_init", init.grad));
     out->series.push_back(depth_series(prefix + "grad_vs_level_end", end.grad));
     const std::vector<StepRecord>& steps = run->trainer().steps();
     const EvalRecord test = run->last_evaluation();
-    out->summary.push_back({v.label,
+    out->summary.push_back({label,
                             {static_cast<double>(v.depth), v.layer_norm ? 1.0 : 0.0, v.layer_norm ? v.eps : kNaN,
                              v.data_scale, steps.empty() ? kNaN : steps.back().loss, test.loss, test.accuracy,
                              spread[i], spread_end, gain, predicted_gain(v), init.ln1_gain, init.ln1_local,
