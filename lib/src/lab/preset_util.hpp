@@ -26,12 +26,15 @@ namespace preset {
 __attribute__((format(printf, 1, 2)))
 #endif
 inline std::string format(const char* fmt, ...) {
-  char buf[512];
-  va_list args;
+  va_list args, again;
   va_start(args, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
   va_end(args);
-  return buf;
+  std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(&out[0], out.size() + 1, fmt, again);
+  va_end(again);
+  return out;
 }
 
 // Trains `run` to its end in `slices` parts (ConfigRun::train), reporting progress from `from` to `to`
