@@ -9,11 +9,13 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include <gtest/gtest.h>
 
+#include "lipflow/lab/builder.hpp"
 #include "lipflow/lab/experiment.hpp"
 
 using namespace lipflow;
@@ -60,13 +62,33 @@ double column(const Result& r, const SummaryRow& row, const std::string& name) {
 
 }  // namespace
 
-TEST(ClaimE2, RegisteredInOrder) {
+TEST(ClaimE2, RegisteredInOrderWithReferenceModels) {
   std::size_t n = 0;
   const Preset* list = presets(&n);
   std::string ids;
   for (std::size_t i = 0; i < n; ++i) ids += std::string(list[i].id) + " ";
   EXPECT_NE(ids.find("E1 E2 E3"), std::string::npos) << ids;
-  EXPECT_NE(find_preset("e7"), nullptr);
+  const Preset* e2 = find_preset("e2");
+  const Preset* e7 = find_preset("E7");
+  ASSERT_TRUE(e2 && e7);
+  EXPECT_LT(e2, e7);
+  ASSERT_TRUE(e2->config && e7->config);
+  // E2: eq. (1) with LayerNorm at the deepest L, no biases.
+  ExperimentConfig c;
+  ASSERT_TRUE(e2->config(RunSize::full, 1, &c).ok());
+  EXPECT_EQ(c.model.layers.size(), 30u);  // 10 blocks of Linear, ReLU, LayerNorm
+  EXPECT_FALSE(c.model.layers[0].bias);
+  EXPECT_FALSE(c.model.head.bias);
+  EXPECT_EQ(c.model.layers[2].type, LayerType::layer_norm);
+  EXPECT_EQ(c.training.steps, 300u);
+  std::unique_ptr<Experiment> x;
+  EXPECT_TRUE(Experiment::build(c, &x).ok());
+  // E7: AdamW with PyTorch's default decay, the whole training split in one batch.
+  ASSERT_TRUE(e7->config(RunSize::quick, 1, &c).ok());
+  EXPECT_EQ(c.optimizer.name, "adamw");
+  EXPECT_EQ(c.optimizer.params.at("weight_decay"), 1e-2);
+  EXPECT_EQ(c.training.batch_size, static_cast<std::size_t>(c.dataset.params.at("train_samples")));
+  EXPECT_TRUE(Experiment::build(c, &x).ok());
 }
 
 TEST(ClaimE2, HoldsForSeveralSeeds) {

@@ -133,12 +133,19 @@ double worst_step(const std::vector<double>& v) {
   return worst;
 }
 
+Sizes sizes_of(RunSize size) { return size == RunSize::full ? Sizes{512, 1000, 50} : Sizes{64, 200, 20}; }
+
 }  // namespace
+
+ConfigError config_e7_weight_decay(RunSize size, std::uint64_t seed, ExperimentConfig* out) {
+  const Sizes z = sizes_of(size);
+  return make_config(1e-2, z, z.samples, seed, out);  // PyTorch's default lambda, full batch
+}
 
 Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
   if (out == nullptr) return Status(Code::null_pointer, "E7: out");
   const bool full = size == RunSize::full;
-  const Sizes z = full ? Sizes{512, 1000, 50} : Sizes{64, 200, 20};
+  const Sizes z = sizes_of(size);
   // The judged full-batch sweep, then (full only) the same sweep with mini-batches of 64.
   const std::size_t batches[] = {z.samples, 64};
   const std::size_t sweeps = full ? 2 : 1;

@@ -29,7 +29,7 @@ const Preset kPresets[] = {
      "Gaussian mixture (2000 samples), Adam lr 1e-3, batch 64, 300 steps (quick: 40); L in {4, 10}; plain vs "
      "LN (eps 1e-5, 1e-2); inits PyTorch default, He, kaiming gain 2; inputs x 1e-3; per-level ||dL/dx^l|| "
      "at init and after training on a fixed probe batch, eq. (2) as an explicit product vs backprop.",
-     run_e2_running_example},
+     run_e2_running_example, config_e2_running_example},
     {"E3",
      "LayerNorm's local Lipschitz constant grows like 1/s as the input scale s shrinks (up to "
      "1/sqrt(eps)), CenterNorm's is constant, softmax's stays below 1/2, dot-product attention's "
@@ -63,7 +63,7 @@ const Preset kPresets[] = {
      "lambda in {0, 1e-3, 1e-2, 1e-1}, full batch of 512 samples, 1000 steps (quick: 64 samples, 200 "
      "steps); ||W||_F and sigma_max per layer, Model::lipschitz global and local bounds, accuracy; full "
      "adds the same sweep with mini-batches of 64 (reported).",
-     run_e7_weight_decay},
+     run_e7_weight_decay, config_e7_weight_decay},
 };
 
 bool same_id(const char* a, const std::string& b) noexcept {
