@@ -215,6 +215,15 @@ TEST(ClaimE7, NormsAndBoundsAcrossTheGrid) {
     ASSERT_NE(loss, nullptr);
     EXPECT_LT(loss->y.back(), 0.1 * loss->y.front());
   }
+  // The weight norm along training: both runs start from the same weights, the decayed one ends lower.
+  const Series* n0 = find_series(r, "wd0/weight_norm");
+  const Series* n1 = find_series(r, "wd0.1/weight_norm");
+  ASSERT_TRUE(n0 && n1);
+  ASSERT_EQ(n1->x.size(), 11u);  // step 0 and every 20 steps
+  EXPECT_EQ(n1->x.back(), 200.0);
+  EXPECT_EQ(n0->y.front(), n1->y.front());
+  EXPECT_LT(n1->y.back(), n0->y.back());
+  EXPECT_NEAR(n1->y.back(), norm->y[3], 1e-9 * norm->y[3]);
   const SummaryRow* row = find_row(r, "wd0.1");
   ASSERT_NE(row, nullptr);
   EXPECT_NEAR(column(r, *row, "decay_factor"), std::pow(1 - 1e-3, 200), 1e-12);

@@ -94,6 +94,16 @@ ConfigError make_config(double lambda, const Sizes& z, std::size_t batch, std::u
   return ConfigError();
 }
 
+// sqrt(sum ||W||_F^2) over the linear layers' weights (the decayed parameters). O(parameters).
+double total_weight_norm(nn::Model<float>& m) {
+  double total = 0;
+  for (const preset::LinearLayer& l : preset::linear_layers(m)) {
+    const double f = preset::norm2(l.layer->weight(), l.layer->in_features() * l.layer->out_features());
+    total += f * f;
+  }
+  return std::sqrt(total);
+}
+
 struct Measures {
   double weight_norm = 0, log_sigma_product = 0, log_global = kNaN, log_local = kNaN;
   std::vector<double> fro, sigma;  // per linear layer
@@ -108,15 +118,12 @@ Status measure(ConfigRun& run, const preset::ProbeBatch& probe, Measures* out) {
   const nn::Lipschitz bound = m.lipschitz(factors.data(), factors.size());
   out->log_global = std::log10(bound.global);
   out->log_local = std::log10(bound.local);
-  double total = 0;
   for (const preset::LinearLayer& l : preset::linear_layers(m)) {
-    const double f = preset::norm2(l.layer->weight(), l.layer->in_features() * l.layer->out_features());
-    total += f * f;
-    out->fro.push_back(f);
+    out->fro.push_back(preset::norm2(l.layer->weight(), l.layer->in_features() * l.layer->out_features()));
     out->sigma.push_back(factors[l.index].global);
     out->log_sigma_product += std::log10(factors[l.index].global);
   }
-  out->weight_norm = std::sqrt(total);
+  out->weight_norm = total_weight_norm(m);
   return Status::success();
 }
 
@@ -169,8 +176,15 @@ Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& pro
       std::unique_ptr<ConfigRun> run;
       if (e.ok()) e = ConfigRun::create(c, &run);
       if (!e.ok()) return Status(Code::invalid_argument, "E7: config");
+      // The total weight norm along training, at every monitor record's step and at the end.
+      Series norm_steps{label + "/weight_norm", "step", "weight_norm", {0.0}, {total_weight_norm(run->model())}};
+      auto record_norm = [&](std::size_t steps_done) {
+        norm_steps.x.push_back(static_cast<double>(steps_done));
+        norm_steps.y.push_back(total_weight_norm(run->model()));
+        return Status::success();
+      };
       TrainResult tr;
-      LIPFLOW_TRY(preset::train_to_end(*run, progress, done, next, label.c_str(), &tr));
+      LIPFLOW_TRY(preset::train_to_end(*run, progress, done, next, label.c_str(), &tr, z.steps / z.every, record_norm));
       preset::ProbeBatch probe;
       LIPFLOW_TRY(preset::make_probe(run->data(), kProbe, &probe));
       Measures m;
@@ -178,6 +192,7 @@ Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& pro
 
       const std::string prefix = label + "/";
       run->collect(out, prefix);
+      out->series.push_back(std::move(norm_steps));
       out->series.push_back(per_layer(prefix + "weight_fro", "fro_norm", m.fro));
       out->series.push_back(per_layer(prefix + "sigma_max", "sigma_max", m.sigma));
       bound_vs.x.push_back(lambda);

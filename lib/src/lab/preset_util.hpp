@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,13 @@ inline std::string format(const char* fmt, ...) {
 }
 
 // Trains `run` to its end in `slices` parts (ConfigRun::train), reporting progress from `from` to `to`
-// after each part, then runs the final evaluation on the test split (ConfigRun::run). A stop for NaN or
-// divergence is not an error: result->reason says it. Returns the trainer's status. Cost: the training.
+// after each part and calling `after` (when set) with the steps done, then runs the final evaluation on
+// the test split (ConfigRun::run). A stop for NaN or divergence is not an error: result->reason says it
+// (and no further part runs). Returns the trainer's status, or the first error of `after`. Cost: the
+// training and the calls of `after`.
 inline Status train_to_end(ConfigRun& run, const Progress& progress, double from, double to, const char* stage,
-                           TrainResult* result, std::size_t slices = 4) {
+                           TrainResult* result, std::size_t slices = 4,
+                           const std::function<Status(std::size_t steps_done)>& after = nullptr) {
   const std::size_t steps = static_cast<std::size_t>(run.config().training.steps);
   if (slices == 0) slices = 1;
   std::size_t done = 0;
@@ -49,6 +53,7 @@ inline Status train_to_end(ConfigRun& run, const Progress& progress, double from
     const std::size_t upto = steps * i / slices;
     LIPFLOW_TRY(run.train(upto - done, result));
     done = upto;
+    if (after) LIPFLOW_TRY(after(run.trainer().steps_done()));
     progress(from + (to - from) * static_cast<double>(i) / static_cast<double>(slices), stage);
   }
   return run.run(result);
