@@ -44,7 +44,7 @@
 // Verdict: value = the largest step of log10(global bound) between consecutive lambdas of the grid,
 // threshold 0: the claim is a strict monotone decrease, so any rise is a counterexample, and the
 // smallest step the decay predicts (lambda 0 to 1e-3: about 1% per layer over 9 decayed layers, -0.04
-// decades; quick -0.01) is well resolved by full-batch runs (no noise floor to leave room for). Further
+// decades; quick -0.007) is well resolved by full-batch runs (no noise floor to leave room for). Further
 // condition (holds false when it fails): the total weight norm also decreases at every step. Reported:
 // bound(0.1) / bound(0), and the local bound, which does NOT follow: LayerNorm makes the network
 // invariant to the scale of the weights before it, so as the decay shrinks W, var(LN input) shrinks and
