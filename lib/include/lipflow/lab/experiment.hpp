@@ -112,11 +112,17 @@ std::string format_summary(const Result& r);
 
 // The presets (defined in their own files).
 Status run_e1_products(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+// E2's reference model: eq. (1) with LayerNorm (eps 1e-5) at the deepest L, no biases, Adam lr 1e-3.
+ConfigError config_e2_running_example(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e4_residual(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 // E6's reference model: the transformer its runs train, with Adam at lr 3e-3.
 ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentConfig* out);
+Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+// E7's reference model: the E2 MLP with AdamW (lr 1e-2, lambda 1e-2) on the full batch.
+ConfigError config_e7_weight_decay(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 
 }  // namespace lab
 }  // namespace lipflow
