@@ -34,17 +34,9 @@ namespace lab {
 
 namespace {
 
-ConfigError error(const std::string& path, const std::string& value, const std::string& allowed) {
-  ConfigError e;
-  e.path = path;
-  e.value = value;
-  e.allowed = allowed;
-  return e;
-}
-
 ConfigError status_error(const std::string& path, const Status& s) {
   char buf[200];
-  return error(path, s.message(buf, sizeof buf), "a setting the module accepts");
+  return ConfigError{path, s.message(buf, sizeof buf), "a setting the module accepts"};
 }
 
 // The output shape of a validated layer (mirrors the config's shape walk).
@@ -155,7 +147,7 @@ ConfigError make_layer(const LayerConfig& l, const nn::Shape& in, const std::str
     }
     case LayerType::flatten: m = keep(owned, std::make_unique<nn::Flatten<float>>()); break;
   }
-  if (m == nullptr) return error(path + ".type", layer_type_name(l.type), "a layer type the builder knows");
+  if (m == nullptr) return ConfigError{path + ".type", layer_type_name(l.type), "a layer type the builder knows"};
   *out = m;
   return ConfigError();
 }
@@ -261,7 +253,7 @@ std::size_t count_params(nn::Module<float>& m) {
 }  // namespace
 
 ConfigError Experiment::build(const ExperimentConfig& config, std::unique_ptr<Experiment>* out, PlanExtension* extension) {
-  if (out == nullptr) return error("(experiment)", "null", "an output pointer");
+  if (out == nullptr) return ConfigError{"(experiment)", "null", "an output pointer"};
   out->reset();
   std::unique_ptr<Experiment> x(new Experiment());
   ConfigError e = x->make(config, extension);
@@ -295,7 +287,7 @@ ConfigError Experiment::make(const ExperimentConfig& config, PlanExtension* exte
 
   // The optimizer and its groups: 0 with the optimizer's decay, 1 (biases, gains) without.
   optimizer_ = make_optimizer(config_.optimizer);
-  if (!optimizer_) return error("optimizer.name", config_.optimizer.name, "an optimizer the builder knows");
+  if (!optimizer_) return ConfigError{"optimizer.name", config_.optimizer.name, "an optimizer the builder knows"};
   st = optimizer_->add(model_.layers(), 0, config_.optimizer.decay_weights_only ? 1 : 0);
   if (!st.ok()) return status_error("optimizer", st);
   if (config_.optimizer.decay_weights_only) {
@@ -318,11 +310,11 @@ ConfigError Experiment::make(const ExperimentConfig& config, PlanExtension* exte
     for (int k = 0; k < kMemoryKinds; ++k)
       by_kind += std::string(k ? ", " : "") + memory_kind_name(static_cast<MemoryKind>(k)) + " " +
                  std::to_string(plan_.bytes(static_cast<MemoryKind>(k)));
-    return error("memory_cap_bytes", std::to_string(config_.memory_cap_bytes),
-                 "at least the planned total of " + std::to_string(total) + " bytes (" + by_kind + ")");
+    return ConfigError{"memory_cap_bytes", std::to_string(config_.memory_cap_bytes),
+                 "at least the planned total of " + std::to_string(total) + " bytes (" + by_kind + ")"};
   }
   buffer_ = AlignedBuffer(total);
-  if (buffer_.data() == nullptr) return error("memory_cap_bytes", std::to_string(total), "an allocation that succeeds");
+  if (buffer_.data() == nullptr) return ConfigError{"memory_cap_bytes", std::to_string(total), "an allocation that succeeds"};
   st = arena_.bind(plan_, buffer_.data(), buffer_.size());
   if (!st.ok()) return status_error("(arena)", st);
   st = model_.bind(arena_);

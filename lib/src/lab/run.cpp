@@ -12,14 +12,6 @@ namespace lab {
 
 namespace {
 
-ConfigError error(const std::string& path, const std::string& value, const std::string& allowed) {
-  ConfigError e;
-  e.path = path;
-  e.value = value;
-  e.allowed = allowed;
-  return e;
-}
-
 std::string status_text(const Status& st) {
   char buf[160];
   return st.message(buf, sizeof buf);
@@ -50,7 +42,7 @@ class TrainerExtension final : public PlanExtension {
 }  // namespace
 
 ConfigError make_dataset(const ExperimentConfig& config, Dataset* out) {
-  if (out == nullptr) return error("dataset", "null", "an output pointer");
+  if (out == nullptr) return ConfigError{"dataset", "null", "an output pointer"};
   const DatasetConfig& d = config.dataset;
   const Params& p = d.params;
   SplitSizes sizes;
@@ -90,17 +82,17 @@ ConfigError make_dataset(const ExperimentConfig& config, Dataset* out) {
              : d.name == "sort" ? TokenTask::sort
                                 : TokenTask::mod_add;
     if (d.name != "copy" && d.name != "reverse" && d.name != "sort" && d.name != "mod_add")
-      return error("dataset.name", d.name, "a dataset the lab knows");
+      return ConfigError{"dataset.name", d.name, "a dataset the lab knows"};
     o.vocab = param(p, "vocabulary");
     o.length = param(p, "length");
     st = Dataset::tokens(o, out);
   }
-  if (!st.ok()) return error(dataset_field(st), std::to_string(st.value()), status_text(st));
+  if (!st.ok()) return ConfigError{dataset_field(st), std::to_string(st.value()), status_text(st)};
   return ConfigError();
 }
 
 ConfigError ConfigRun::create(const ExperimentConfig& config, std::unique_ptr<ConfigRun>* out) {
-  if (out == nullptr) return error("(run)", "null", "an output pointer");
+  if (out == nullptr) return ConfigError{"(run)", "null", "an output pointer"};
   out->reset();
   std::unique_ptr<ConfigRun> r(new ConfigRun());
   ConfigError e = r->make(config);
@@ -115,11 +107,11 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
   // planned, these checks name the config fields instead.
   const ModelConfig& m = config.model;
   if (!(m.input_shape() == data_.sample_shape()))
-    return error("model.input", std::to_string(m.input_shape().size()) + " values per sample",
-                 "the dataset's sample of " + std::to_string(data_.sample_size()) + " values");
+    return ConfigError{"model.input", std::to_string(m.input_shape().size()) + " values per sample",
+                 "the dataset's sample of " + std::to_string(data_.sample_size()) + " values"};
   if (m.input == InputKind::tokens && m.vocabulary < data_.classes())
-    return error("model.input.vocabulary", std::to_string(m.vocabulary),
-                 ">= the dataset's vocabulary (" + std::to_string(data_.classes()) + ")");
+    return ConfigError{"model.input.vocabulary", std::to_string(m.vocabulary),
+                 ">= the dataset's vocabulary (" + std::to_string(data_.classes()) + ")"};
 
   const TrainingConfig& t = config.training;
   optim::SequentialSchedule schedule;
@@ -152,13 +144,13 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
   mo.estimators = monitor_estimator_bits(t.monitor);
   mo.capacity = 64;
   Status st = trainer_.configure(data_, o, &monitor_, mo);
-  if (!st.ok()) return error("training", std::to_string(st.value()), status_text(st));
+  if (!st.ok()) return ConfigError{"training", std::to_string(st.value()), status_text(st)};
 
   TrainerExtension extension(&trainer_);
   e = Experiment::build(config, &experiment_, &extension);
   if (!e.ok()) return e;
   st = trainer_.attach(experiment_->model(), experiment_->optimizer());
-  if (!st.ok()) return error("training", std::to_string(st.value()), status_text(st));
+  if (!st.ok()) return ConfigError{"training", std::to_string(st.value()), status_text(st)};
   // Read the monitor before its ring wraps: (capacity - 1) records per slice.
   chunk_ = mo.every * (mo.capacity - 1);
   records_.reserve(static_cast<std::size_t>(t.steps / mo.every) + 2);
