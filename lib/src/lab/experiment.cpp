@@ -48,6 +48,15 @@ const Preset kPresets[] = {
      "1e-3, 3e-3, 1e-2 (quick: 50 steps at 1e-3, 1e-2): loss and first-layer gradient norm. Built "
      "in code (a config's layer list holds at most 31 layers), so there is no reference config.",
      run_e4_residual},
+    {"E5",
+     "Post-LN without warmup at a high learning rate diverges or ends with at least twice the loss of "
+     "Pre-LN, Pre-LN trains without warmup, warmup rescues Post-LN, and at initialization Post-LN's "
+     "gradient grows toward the output.",
+     "Tiny transformer (sort digits, 4 blocks, width 32, 2 heads, FFN 64, Adam, batch 32): Pre-LN vs "
+     "Post-LN x lr {1e-3, 3e-3, 1e-2, 3e-2} x warmup {0, 50}, 400 steps (quick: lr 3e-2, Pre-LN without "
+     "and Post-LN with and without warmup, 120 steps); judged at 3e-2, the rate that breaks Post-LN at "
+     "width 32; per-layer gradient norms at step 0.",
+     run_e5_post_ln_warmup},
     {"E6",
      "Adaptive optimizers (Adam, AdamW, LAMB, Lion) train the tiny transformer the same whatever the "
      "gradient scale, where SGD with momentum is sensitive to it.",

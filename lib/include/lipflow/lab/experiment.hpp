@@ -117,6 +117,7 @@ Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& 
 ConfigError config_e2_running_example(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e4_residual(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 // E6's reference model: the transformer its runs train, with Adam at lr 3e-3.
 ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentConfig* out);

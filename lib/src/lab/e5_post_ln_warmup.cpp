@@ -1,0 +1,199 @@
+// lipflow/lab/e5_post_ln_warmup.cpp: E5 (PAPER.md 6.5, 7.3, 10, 12.5), Post-LN vs Pre-LN and warmup.
+//
+// Claim: Post-LN (x_{l+1} = LN(x_l + F(x_l))) without learning-rate warmup fails at a high learning
+// rate -- it diverges, or ends with at least twice the loss of Pre-LN (x_{l+1} = x_l + F(LN(x_l)))
+// -- while Pre-LN trains without warmup, and warmup rescues Post-LN. At initialization Post-LN's
+// gradient with respect to a block's input grows from the first block toward the output, Pre-LN's
+// does not (Xiong et al. 2020): the product of LN Jacobians along Post-LN's only path shrinks the
+// gradient on its way down.
+//
+// Setup: the tiny transformer of lab::transformer_config (sort-digits, vocabulary 10, 12 tokens,
+// embedding with learned positions, 4 blocks of width 32 with 2 heads and a ReLU FFN of 64, a
+// Linear(10) head, token-wise cross-entropy, batch 32, Adam, 2048 / 256 samples), both placements.
+//   full:  lr in {1e-3, 3e-3, 1e-2, 3e-2} x warmup in {0, 50} (linear from lr / 50), 400 steps;
+//   quick: lr 3e-2 only: Pre-LN without warmup, Post-LN with and without, 120 steps.
+// Measured per arm: the training loss per step, the test loss every 50 steps (quick: 40) and at the
+// end (for a run the trainer stopped, at the weights it kept), the stop reason, and the per-layer
+// gradient norms ||dL/dx_l|| and ||dL/dW_l|| (monitor, gradient_norms: at step 0 for every arm,
+// every 25 steps for the arms at the judged learning rate).
+//
+// Why 3e-2 and not the issue's 1e-2. At 1e-2 Post-LN trains in this model (test accuracy 0.90-0.99,
+// seeds 0-9) and warmup does not help it; the ratio below then compares two small, noisy final losses
+// and ranges from 0.06 to 18 over seeds 0-9 (Pre-LN itself spikes late at 1e-2: the trainer stops it
+// in seeds 4 and 7). With 8 blocks at 1e-2: the same. Post-LN's failure appears between 2e-2 (trains,
+// 10 of 10 seeds) and 3e-2 (stalls near the chance loss ln 10 from the first ~10 steps, 10 of 10
+// seeds, while warmup 50 trains it, 10 of 10). Adam moves every weight by about lr per step whatever
+// the gradient's scale, so a D-wide linear map changes its output by about lr D |x| per step: the
+// rate that breaks a width-32 model is about 16x the one that breaks Xiong et al.'s width-512 one
+// (1e-3 there; 1.6e-2 here). The 1e-2 ratio is reported (full). Post-LN does not diverge in the
+// trainer's sense: its last LayerNorm bounds the head's input, so the loss stalls instead of
+// exploding.
+//
+// Verdict: value = final test loss(Post-LN, 3e-2, no warmup) / final test loss(Pre-LN, 3e-2, no
+// warmup) (inf when the trainer stopped Post-LN), threshold 2: the claim's own number. Measured
+// 6.3-13 (quick, seeds 0-9), 12-67 (full, the seeds where it holds). Conditions (in the comparison
+// text; all must hold): Pre-LN trains, it completes with a final test loss below half the chance loss
+// (ln 10 / 2); warmup rescues Post-LN, the same ratio Post-LN without / with warmup >= 2 and the
+// warmed run completes (measured 3.0-4.4 quick, 8-15 full); and at step 0, ||dL/dx|| of the last
+// block over that of the first is larger for Post-LN than for Pre-LN (measured 1.3-1.5 vs 0.93-0.98).
+// Known limit: 3e-2 is also near Pre-LN's own edge. Late in training (after step 300, from a loss
+// near 0.02) some seeds spike, and the trainer's rule (smoothed loss > 10x its minimum) stops two of
+// seeds 0-9 (3 and 8) in the full run, whose verdict then fails with Pre-LN reported diverged (E8
+// measures such spikes).
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "lab/transformer_presets.hpp"
+#include "lipflow/lab/experiment.hpp"
+#include "lipflow/lab/models.hpp"
+
+namespace lipflow {
+namespace lab {
+
+namespace {
+
+using tiny_transformer::Arm;
+using tiny_transformer::ArmOutcome;
+
+constexpr double kJudgedLr = 3e-2;
+constexpr double kIssueLr = 1e-2;
+constexpr std::size_t kWarmup = 50;
+constexpr double kThreshold = 2.0;
+
+// The arms off the judged learning rate keep only their training curves.
+bool training_curves(const std::string& name) {
+  return name == "train_loss" || name == "lr" || name == "grad_norm" || name == "test_loss" || name == "test_accuracy";
+}
+
+std::string arm_name(const char* placement, double lr, std::size_t warmup) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s_lr%g_warmup%zu", placement, lr, warmup);
+  return buf;
+}
+
+// ||dL/dx|| at step 0 of the last block over the first (layers 1 and `blocks` of the model:
+// embedding, blocks, head).
+double grad_growth(const ArmOutcome& o, std::size_t blocks) {
+  if (o.init_grad_input.size() <= blocks) return tiny_transformer::kNaN;
+  return o.init_grad_input[blocks] / o.init_grad_input[1];
+}
+
+const char* verdict_word(bool ok) { return ok ? "ok" : "FAILS"; }
+
+}  // namespace
+
+Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
+  if (out == nullptr) return Status(Code::null_pointer, "E5: out");
+  const bool full = size == RunSize::full;
+  const std::vector<double> lrs = full ? std::vector<double>{1e-3, 3e-3, 1e-2, 3e-2} : std::vector<double>{kJudgedLr};
+  const char* placements[] = {"pre_ln", "post_ln"};
+  const std::size_t warmups[] = {0, kWarmup};
+
+  std::vector<Arm> arms;
+  for (const char* placement : placements)
+    for (double lr : lrs)
+      for (std::size_t warmup : warmups) {
+        const bool judged = lr == kJudgedLr;
+        if (!full && std::string(placement) == "pre_ln" && warmup > 0) continue;
+        TransformerSpec t;
+        t.placement = placement;
+        t.lr = lr;
+        t.warmup_steps = warmup;
+        t.steps = full ? 400 : 120;
+        t.seed = seed;
+        Arm a;
+        a.name = arm_name(placement, lr, warmup);
+        if (!transformer_config(t, &a.config).ok()) return Status(Code::invalid_argument, "E5: transformer config");
+        a.config.training.eval_every = full ? 50 : 40;
+        a.config.training.monitor.every = judged && warmup == 0 ? 25 : static_cast<std::size_t>(t.steps);
+        a.config.training.monitor.estimators = {"gradient_norms"};
+        if (!judged || warmup > 0) a.keep = training_curves;
+        arms.push_back(a);
+      }
+
+  std::vector<ArmOutcome> outcomes(arms.size());
+  for (std::size_t i = 0; i < arms.size(); ++i)
+    LIPFLOW_TRY(tiny_transformer::train_arm(arms[i], "E5: config", progress, static_cast<double>(i) / arms.size(),
+                                            static_cast<double>(i + 1) / arms.size(), out, &outcomes[i]));
+  auto find = [&](const char* placement, double lr, std::size_t warmup) -> const ArmOutcome* {
+    const std::string name = arm_name(placement, lr, warmup);
+    for (std::size_t i = 0; i < arms.size(); ++i)
+      if (arms[i].name == name) return &outcomes[i];
+    return nullptr;
+  };
+
+  const std::size_t blocks = arms.front().config.model.layers.size() - 1;  // the embedding, then the blocks
+  out->columns = {"lr", "warmup", "stopped", "steps_done", "test_loss", "test_accuracy", "tail_loss", "peak_rise",
+                  "init_grad_growth"};
+  for (std::size_t i = 0; i < arms.size(); ++i) {
+    const ArmOutcome& o = outcomes[i];
+    const ExperimentConfig& c = arms[i].config;
+    out->summary.push_back({arms[i].name,
+                            {c.optimizer.lr(), static_cast<double>(c.schedule.has_warmup ? c.schedule.warmup_steps : 0),
+                             o.stopped ? 1.0 : 0.0, static_cast<double>(o.steps_done), o.test_loss, o.test_accuracy,
+                             o.tail_loss, o.peak_rise, grad_growth(o, blocks)}});
+  }
+
+  // Derived series: the final test loss against the learning rate, and the gradient profile at step 0.
+  for (const char* placement : placements)
+    for (std::size_t warmup : warmups) {
+      Series s{std::string("sweep/") + placement + "_warmup" + std::to_string(warmup), "lr", "final_test_loss", {}, {}};
+      for (double lr : lrs)
+        if (const ArmOutcome* o = find(placement, lr, warmup)) {
+          s.x.push_back(lr);
+          s.y.push_back(o->test_loss);
+        }
+      if (!s.x.empty()) out->series.push_back(std::move(s));
+    }
+  for (const char* placement : placements) {
+    const ArmOutcome* o = find(placement, kJudgedLr, 0);
+    Series in{std::string("init/") + placement + "_grad_input", "layer", "grad_input_norm", {}, {}};
+    Series params{std::string("init/") + placement + "_grad_params", "layer", "grad_params_norm", {}, {}};
+    for (std::size_t l = 1; o != nullptr && l < o->init_grad_input.size(); ++l) {
+      in.x.push_back(static_cast<double>(l));
+      in.y.push_back(o->init_grad_input[l]);
+      params.x.push_back(static_cast<double>(l));
+      params.y.push_back(o->init_grad_params[l]);
+    }
+    out->series.push_back(std::move(in));
+    out->series.push_back(std::move(params));
+  }
+
+  const ArmOutcome* pre = find("pre_ln", kJudgedLr, 0);
+  const ArmOutcome* post = find("post_ln", kJudgedLr, 0);
+  const ArmOutcome* warmed = find("post_ln", kJudgedLr, kWarmup);
+  if (pre == nullptr || post == nullptr || warmed == nullptr) return Status(Code::invalid_argument, "E5: arms");
+  const double chance = std::log(static_cast<double>(arms.front().config.model.vocabulary));
+  const bool pre_trains = !pre->stopped && pre->test_loss < chance / 2;
+  const double rescue = tiny_transformer::loss_ratio(*post, *warmed);
+  const bool rescued = !warmed->stopped && rescue >= kThreshold;
+  const double growth_post = grad_growth(*post, blocks), growth_pre = grad_growth(*pre, blocks);
+  const bool profile = growth_post > growth_pre;
+
+  Verdict& v = out->verdict;
+  v.value = tiny_transformer::loss_ratio(*post, *pre);
+  v.threshold = kThreshold;
+  v.holds = v.value >= kThreshold && pre_trains && rescued && profile;
+  char buf[640];
+  int n = std::snprintf(
+      buf, sizeof buf,
+      "final test loss Post-LN / Pre-LN at lr %g without warmup = %.3g >= %.3g (Post-LN %s at %.3g, Pre-LN %s at "
+      "%.3g); Pre-LN trains: completed, %.3g < ln(%zu)/2 = %.3g [%s]; warmup %zu rescues Post-LN: loss without / with = %.3g "
+      ">= %.3g [%s]; step-0 ||dL/dx|| last / first block: Post-LN %.3g > Pre-LN %.3g [%s]",
+      kJudgedLr, v.value, kThreshold, post->stopped ? "diverged" : "completed", post->test_loss,
+      pre->stopped ? "diverged" : "completed", pre->test_loss, pre->test_loss, arms.front().config.model.vocabulary,
+      chance / 2, verdict_word(pre_trains), kWarmup, rescue, kThreshold, verdict_word(rescued), growth_post, growth_pre,
+      verdict_word(profile));
+  const ArmOutcome* pre_issue = find("pre_ln", kIssueLr, 0);
+  const ArmOutcome* post_issue = find("post_ln", kIssueLr, 0);
+  if (pre_issue != nullptr && post_issue != nullptr && n > 0 && static_cast<std::size_t>(n) < sizeof buf)
+    std::snprintf(buf + n, sizeof buf - n, "; at lr %g the same ratio is %.3g (reported)", kIssueLr,
+                  tiny_transformer::loss_ratio(*post_issue, *pre_issue));
+  v.comparison = buf;
+  return Status::success();
+}
+
+}  // namespace lab
+}  // namespace lipflow

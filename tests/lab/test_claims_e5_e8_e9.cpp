@@ -1,0 +1,119 @@
+// The transformer presets (E5: Post-LN vs Pre-LN and warmup): their quick forms support the claims for
+// several seeds, their series are there with sane values, and a seed gives the same result twice.
+//
+// Seeds checked by hand (lipflow run EN [--quick] --seed N), the verdict holds for:
+//   E5 quick 0-9; E5 full 0, 1, 2, 4, 5, 6, 7, 9 (at lr 3e-2 Pre-LN itself spikes late in seeds 3 and
+//      8 and the trainer stops it: the verdict then fails, see e5_post_ln_warmup.cpp).
+#include <cmath>
+#include <map>
+#include <string>
+#include <utility>
+
+#include <gtest/gtest.h>
+
+#include "lipflow/lab/experiment.hpp"
+
+using namespace lipflow;
+using namespace lipflow::lab;
+
+namespace {
+
+Result run_quick(const char* id, std::uint64_t seed) {
+  const Preset* p = find_preset(id);
+  EXPECT_NE(p, nullptr) << id;
+  Result r;
+  if (p == nullptr) return r;
+  const Status st = run_preset(*p, RunSize::quick, seed, Progress(), &r);
+  char buf[160];
+  EXPECT_TRUE(st.ok()) << st.message(buf, sizeof buf);
+  return r;
+}
+
+// run_quick, once per (id, seed) in this binary: the claim and series tests share the runs.
+const Result& cached_quick(const char* id, std::uint64_t seed) {
+  static std::map<std::pair<std::string, std::uint64_t>, Result> cache;
+  const std::pair<std::string, std::uint64_t> key(id, seed);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, run_quick(id, seed)).first;
+  return it->second;
+}
+
+const Series* find_series(const Result& r, const std::string& name) {
+  for (const Series& s : r.series)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+const SummaryRow* find_row(const Result& r, const std::string& label) {
+  for (const SummaryRow& row : r.summary)
+    if (row.label == label) return &row;
+  return nullptr;
+}
+
+// The value of a summary row under a column name (NaN when either is missing).
+double cell(const Result& r, const std::string& label, const std::string& column) {
+  const SummaryRow* row = find_row(r, label);
+  for (std::size_t c = 0; row != nullptr && c < r.columns.size() && c < row->values.size(); ++c)
+    if (r.columns[c] == column) return row->values[c];
+  return NAN;
+}
+
+// The claims of the three presets, quick form, seeds 0, 1 and 2 (seed 0 also twice: the same JSON).
+class TransformerClaims : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TransformerClaims, HoldForSeveralSeedsAndRepeat) {
+  const char* id = GetParam();
+  std::string first;
+  for (std::uint64_t seed : {0u, 1u, 2u}) {
+    const Result& r = cached_quick(id, seed);
+    EXPECT_EQ(r.preset, id);
+    EXPECT_TRUE(r.verdict.holds) << id << " seed " << seed << ": " << r.verdict.comparison << "\n" << format_summary(r);
+    EXPECT_FALSE(r.verdict.comparison.empty());
+    for (const SummaryRow& row : r.summary) EXPECT_EQ(row.values.size(), r.columns.size()) << row.label;
+    if (seed == 0) first = result_to_json(r);
+  }
+  EXPECT_EQ(result_to_json(run_quick(id, 0)), first) << id;
+}
+
+INSTANTIATE_TEST_SUITE_P(Quick, TransformerClaims, ::testing::Values("E5"));
+
+}  // namespace
+
+// E5: Post-LN at lr 3e-2 without warmup stalls near the chance loss, Pre-LN and warmed Post-LN learn;
+// the gradient profile at step 0 grows toward the output for Post-LN only.
+TEST(TransformerClaims, E5SeriesAndRows) {
+  const Result& r = cached_quick("E5", 1);
+  EXPECT_GE(r.verdict.value, r.verdict.threshold);
+  EXPECT_EQ(r.verdict.threshold, 2.0);
+  ASSERT_EQ(r.summary.size(), 3u);
+  const double chance = std::log(10.0);
+  EXPECT_GT(cell(r, "post_ln_lr0.03_warmup0", "test_loss"), 0.8 * chance);
+  EXPECT_LT(cell(r, "pre_ln_lr0.03_warmup0", "test_loss"), 0.5 * chance);
+  EXPECT_LT(cell(r, "post_ln_lr0.03_warmup50", "test_loss"), 0.5 * chance);
+  for (const SummaryRow& row : r.summary) EXPECT_EQ(row.values[2], 0.0) << row.label;  // none stopped
+
+  const Series* loss = find_series(r, "pre_ln_lr0.03_warmup0/train_loss");
+  ASSERT_NE(loss, nullptr);
+  ASSERT_EQ(loss->y.size(), 120u);
+  EXPECT_LT(loss->y.back(), 0.5 * loss->y.front());
+  // The warmup: lr / 50 at step 0, the full rate from step 49 on.
+  const Series* lr = find_series(r, "post_ln_lr0.03_warmup50/lr");
+  ASSERT_NE(lr, nullptr);
+  EXPECT_NEAR(lr->y[0], 0.03 / 50, 1e-9);
+  EXPECT_NEAR(lr->y[60], 0.03, 1e-9);
+  // Per-layer gradient norms: every 25 steps for the judged arms; at step 0 for layers 1..5 (four
+  // blocks and the head).
+  const Series* block = find_series(r, "post_ln_lr0.03_warmup0/layer01_transformer_block_post_ln_grad_input");
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(block->x.size(), 5u);  // steps 0, 25, 50, 75, 100
+  for (const char* placement : {"pre_ln", "post_ln"}) {
+    const Series* init = find_series(r, std::string("init/") + placement + "_grad_input");
+    ASSERT_NE(init, nullptr) << placement;
+    ASSERT_EQ(init->y.size(), 5u);
+    for (double g : init->y) EXPECT_TRUE(g > 0 && std::isfinite(g)) << placement;
+  }
+  const Series* post = find_series(r, "init/post_ln_grad_input");
+  EXPECT_GT(post->y[3], post->y[0]);  // last block above the first
+  EXPECT_GT(cell(r, "post_ln_lr0.03_warmup0", "init_grad_growth"), 1.0);
+  EXPECT_LT(cell(r, "pre_ln_lr0.03_warmup0", "init_grad_growth"), 1.0);
+}
