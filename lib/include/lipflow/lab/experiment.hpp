@@ -124,6 +124,7 @@ ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentCon
 Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 // E7's reference model: the E2 MLP with AdamW (lr 1e-2, lambda 1e-2) on the full batch.
 ConfigError config_e7_weight_decay(RunSize size, std::uint64_t seed, ExperimentConfig* out);
+Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 
 }  // namespace lab
 }  // namespace lipflow
