@@ -1,11 +1,11 @@
-// The transformer presets E5 (Post-LN vs Pre-LN and warmup) and E8 (gradient clipping): their quick
-// forms support the claims for several seeds, their series are there with sane values, and a seed
-// gives the same result twice.
+// The transformer presets E5 (Post-LN vs Pre-LN and warmup), E8 (gradient clipping) and E9 (attention
+// at a large input scale): their quick forms support the claims for several seeds, their series are
+// there with sane values, and a seed gives the same result twice.
 //
 // Seeds checked by hand (lipflow run EN [--quick] --seed N), the verdict holds for:
 //   E5 quick 0-9; E5 full 0, 1, 2, 4, 5, 6, 7, 9 (at lr 3e-2 Pre-LN itself spikes late in seeds 3 and
 //      8 and the trainer stops it: the verdict then fails, see e5_post_ln_warmup.cpp);
-//   E8 quick 0-9, full 0-9.
+//   E8 quick 0-9, full 0-9;  E9 quick 0-9, full 0-9.
 #include <cmath>
 #include <map>
 #include <string>
@@ -77,7 +77,7 @@ TEST_P(TransformerClaims, HoldForSeveralSeedsAndRepeat) {
   EXPECT_EQ(result_to_json(run_quick(id, 0)), first) << id;
 }
 
-INSTANTIATE_TEST_SUITE_P(Quick, TransformerClaims, ::testing::Values("E5", "E8"));
+INSTANTIATE_TEST_SUITE_P(Quick, TransformerClaims, ::testing::Values("E5", "E8", "E9"));
 
 }  // namespace
 
@@ -146,4 +146,33 @@ TEST(TransformerClaims, E8SeriesAndRows) {
   EXPECT_EQ(watched->y[0], loss->y[0]);  // bias-corrected: the first average is the first loss
   EXPECT_LT(watched->y.back(), 0.5 * watched->y.front());
   EXPECT_EQ(find_series(r, "sgd_lr0.5_clip1/lr"), nullptr);  // constant: not kept
+}
+
+// E9: at scale 10 dot-product attention starts one-hot and trains badly, cosine attention keeps its
+// entropy and trains.
+TEST(TransformerClaims, E9SeriesAndRows) {
+  const Result& r = cached_quick("E9", 1);
+  EXPECT_GE(r.verdict.value, r.verdict.threshold);
+  ASSERT_EQ(r.summary.size(), 2u);
+  const double uniform = std::log(12.0);
+  EXPECT_LT(cell(r, "center_norm_dot_product_x10", "init_entropy"), 0.1 * uniform);
+  EXPECT_GT(cell(r, "center_norm_cosine_x10", "init_entropy"), 0.3 * uniform);
+  EXPECT_GT(cell(r, "center_norm_cosine_x10", "min_entropy"), 0.2 * uniform);
+  for (const char* arm : {"center_norm_dot_product_x10", "center_norm_cosine_x10"}) {
+    const Series* mean = find_series(r, std::string(arm) + "/mean_attention_entropy");
+    ASSERT_NE(mean, nullptr) << arm;
+    EXPECT_EQ(mean->x.front(), 0.0);
+    EXPECT_EQ(mean->x[1], 10.0);
+    for (double e : mean->y) {
+      EXPECT_GE(e, 0.0) << arm;
+      EXPECT_LE(e, uniform + 1e-9) << arm;
+    }
+    for (int k = 0; k < 4; ++k)
+      for (int h = 0; h < 2; ++h)
+        EXPECT_NE(find_series(r, std::string(arm) + "/attention" + std::to_string(k) + "_head" + std::to_string(h) +
+                                     "_entropy"),
+                  nullptr)
+            << arm << " " << k << " " << h;
+  }
+  EXPECT_NE(find_series(r, "center_norm_cosine_x10/train_loss"), nullptr);
 }

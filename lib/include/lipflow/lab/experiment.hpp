@@ -125,6 +125,7 @@ Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& pro
 // E7's reference model: the E2 MLP with AdamW (lr 1e-2, lambda 1e-2) on the full batch.
 ConfigError config_e7_weight_decay(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e9_attention_scale(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 
 }  // namespace lab
 }  // namespace lipflow
