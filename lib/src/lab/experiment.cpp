@@ -84,9 +84,9 @@ const Preset kPresets[] = {
      "At a large input scale dot-product attention's entropy collapses and training becomes unstable, "
      "while scaled cosine attention (tau = 10) stays stable without warmup.",
      "E5's Pre-LN transformer with CenterNorm in the blocks (LayerNorm would divide the scale out), Adam "
-     "lr 1e-2 without warmup: dot-product vs cosine attention x embedding tables scaled by {1, 10}, plus "
-     "the LayerNorm model at 10 (reported), 400 steps (quick: both attentions at 10, 200 steps); "
-     "attention entropy per head every 10 steps.",
+     "lr 1e-2 without warmup: dot-product vs cosine attention x embedding tables scaled by {1, 3, 10}, "
+     "plus L2 attention at {1, 10} and the LayerNorm model at 10 (reported), 400 steps (quick: both "
+     "attentions at 10, 200 steps); attention entropy per head every 10 steps.",
      run_e9_attention_scale},
 };
 
