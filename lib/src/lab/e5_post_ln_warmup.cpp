@@ -56,16 +56,21 @@ namespace {
 
 using tiny_transformer::Arm;
 using tiny_transformer::ArmOutcome;
+using tiny_transformer::chance_loss;
+using tiny_transformer::check_word;
+using tiny_transformer::find_outcome;
+using tiny_transformer::loss_ratio;
+using tiny_transformer::train_arms;
+using tiny_transformer::training_curve;
+
 
 constexpr double kJudgedLr = 3e-2;
 constexpr double kIssueLr = 1e-2;
 constexpr std::size_t kWarmup = 50;
 constexpr double kThreshold = 2.0;
 
-// The arms off the judged learning rate keep only their training curves.
-bool training_curves(const std::string& name) {
-  return name == "train_loss" || name == "lr" || name == "grad_norm" || name == "test_loss" || name == "test_accuracy";
-}
+// The arms off the judged learning rate keep only their training curves and the rate (the warmup).
+bool curves_and_rate(const std::string& name) { return training_curve(name) || name == "lr"; }
 
 std::string arm_name(const char* placement, double lr, std::size_t warmup) {
   char buf[64];
@@ -79,8 +84,6 @@ double grad_growth(const ArmOutcome& o, std::size_t blocks) {
   if (o.init_grad_input.size() <= blocks) return tiny_transformer::kNaN;
   return o.init_grad_input[blocks] / o.init_grad_input[1];
 }
-
-const char* verdict_word(bool ok) { return ok ? "ok" : "FAILS"; }
 
 }  // namespace
 
@@ -109,19 +112,14 @@ Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& p
         a.config.training.eval_every = full ? 50 : 40;
         a.config.training.monitor.every = judged && warmup == 0 ? 25 : static_cast<std::size_t>(t.steps);
         a.config.training.monitor.estimators = {"gradient_norms"};
-        if (!judged || warmup > 0) a.keep = training_curves;
+        if (!judged || warmup > 0) a.keep = curves_and_rate;
         arms.push_back(a);
       }
 
-  std::vector<ArmOutcome> outcomes(arms.size());
-  for (std::size_t i = 0; i < arms.size(); ++i)
-    LIPFLOW_TRY(tiny_transformer::train_arm(arms[i], "E5: config", progress, static_cast<double>(i) / arms.size(),
-                                            static_cast<double>(i + 1) / arms.size(), out, &outcomes[i]));
-  auto find = [&](const char* placement, double lr, std::size_t warmup) -> const ArmOutcome* {
-    const std::string name = arm_name(placement, lr, warmup);
-    for (std::size_t i = 0; i < arms.size(); ++i)
-      if (arms[i].name == name) return &outcomes[i];
-    return nullptr;
+  std::vector<ArmOutcome> outcomes;
+  LIPFLOW_TRY(train_arms(arms, "E5: config", progress, out, &outcomes));
+  auto find = [&](const char* placement, double lr, std::size_t warmup) {
+    return find_outcome(arms, outcomes, arm_name(placement, lr, warmup));
   };
 
   const std::size_t blocks = arms.front().config.model.layers.size() - 1;  // the embedding, then the blocks
@@ -165,32 +163,32 @@ Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& p
   const ArmOutcome* post = find("post_ln", kJudgedLr, 0);
   const ArmOutcome* warmed = find("post_ln", kJudgedLr, kWarmup);
   if (pre == nullptr || post == nullptr || warmed == nullptr) return Status(Code::invalid_argument, "E5: arms");
-  const double chance = std::log(static_cast<double>(arms.front().config.model.vocabulary));
+  const double chance = chance_loss(arms.front().config);
   const bool pre_trains = !pre->stopped && pre->test_loss < chance / 2;
-  const double rescue = tiny_transformer::loss_ratio(*post, *warmed);
+  const double rescue = loss_ratio(*post, *warmed);
   const bool rescued = !warmed->stopped && rescue >= kThreshold;
   const double growth_post = grad_growth(*post, blocks), growth_pre = grad_growth(*pre, blocks);
   const bool profile = growth_post > growth_pre;
 
   Verdict& v = out->verdict;
-  v.value = tiny_transformer::loss_ratio(*post, *pre);
+  v.value = loss_ratio(*post, *pre);
   v.threshold = kThreshold;
   v.holds = v.value >= kThreshold && pre_trains && rescued && profile;
   char buf[640];
   int n = std::snprintf(
       buf, sizeof buf,
       "final test loss Post-LN / Pre-LN at lr %g without warmup = %.3g >= %.3g (Post-LN %s at %.3g, Pre-LN %s at "
-      "%.3g); Pre-LN trains: completed, %.3g < ln(%zu)/2 = %.3g [%s]; warmup %zu rescues Post-LN: loss without / with = %.3g "
-      ">= %.3g [%s]; step-0 ||dL/dx|| last / first block: Post-LN %.3g > Pre-LN %.3g [%s]",
+      "%.3g); Pre-LN trains: completed, %.3g < ln(%zu)/2 = %.3g [%s]; warmup %zu rescues Post-LN: loss without / "
+      "with = %.3g >= %.3g [%s]; step-0 ||dL/dx|| last / first block: Post-LN %.3g > Pre-LN %.3g [%s]",
       kJudgedLr, v.value, kThreshold, post->stopped ? "diverged" : "completed", post->test_loss,
       pre->stopped ? "diverged" : "completed", pre->test_loss, pre->test_loss, arms.front().config.model.vocabulary,
-      chance / 2, verdict_word(pre_trains), kWarmup, rescue, kThreshold, verdict_word(rescued), growth_post, growth_pre,
-      verdict_word(profile));
+      chance / 2, check_word(pre_trains), kWarmup, rescue, kThreshold, check_word(rescued), growth_post, growth_pre,
+      check_word(profile));
   const ArmOutcome* pre_issue = find("pre_ln", kIssueLr, 0);
   const ArmOutcome* post_issue = find("post_ln", kIssueLr, 0);
   if (pre_issue != nullptr && post_issue != nullptr && n > 0 && static_cast<std::size_t>(n) < sizeof buf)
     std::snprintf(buf + n, sizeof buf - n, "; at lr %g the same ratio is %.3g (reported)", kIssueLr,
-                  tiny_transformer::loss_ratio(*post_issue, *pre_issue));
+                  loss_ratio(*post_issue, *pre_issue));
   v.comparison = buf;
   return Status::success();
 }

@@ -49,14 +49,15 @@ namespace {
 
 using tiny_transformer::Arm;
 using tiny_transformer::ArmOutcome;
+using tiny_transformer::chance_loss;
+using tiny_transformer::check_word;
 using tiny_transformer::kInf;
+using tiny_transformer::train_arms;
+using tiny_transformer::training_curve;
+
 
 constexpr double kSgdLr = 0.5, kSgdMomentum = 0.9, kAdamLr = 1e-2;
 constexpr double kThreshold = 2.0;
-
-bool training_curves(const std::string& name) {
-  return name == "train_loss" || name == "grad_norm" || name == "test_loss" || name == "test_accuracy";
-}
 
 std::string arm_name(const char* optimizer, double lr, double clip) {
   char buf[64];
@@ -64,8 +65,6 @@ std::string arm_name(const char* optimizer, double lr, double clip) {
   else std::snprintf(buf, sizeof buf, "%s_lr%g_clip%g", optimizer, lr, clip);
   return buf;
 }
-
-const char* verdict_word(bool ok) { return ok ? "ok" : "FAILS"; }
 
 }  // namespace
 
@@ -99,20 +98,19 @@ Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress
         a.config.clip.max_norm = clip;
       }
       a.config.training.eval_every = full ? 50 : 40;
-      a.config.training.monitor.every = static_cast<std::size_t>(t.steps);  // step 0 only: not used here
+      a.config.training.monitor.every = static_cast<std::size_t>(t.steps);  // step 0 only (not judged here)
       a.config.training.monitor.estimators = {"gradient_norms"};
-      a.keep = training_curves;
+      a.keep = training_curve;  // the rate is constant
       a.smoothed_series = true;
       arms.push_back(a);
       arm_clip.push_back(clip);
     }
 
-  std::vector<ArmOutcome> outcomes(arms.size());
-  for (std::size_t i = 0; i < arms.size(); ++i)
-    LIPFLOW_TRY(tiny_transformer::train_arm(arms[i], "E8: config", progress, static_cast<double>(i) / arms.size(),
-                                            static_cast<double>(i + 1) / arms.size(), out, &outcomes[i]));
+  std::vector<ArmOutcome> outcomes;
+  LIPFLOW_TRY(train_arms(arms, "E8: config", progress, out, &outcomes));
 
-  out->columns = {"lr", "clip", "stopped", "steps_done", "test_loss", "tail_loss", "peak_rise", "spikes", "max_grad_norm"};
+  out->columns = {"lr",        "clip",      "stopped", "steps_done",   "test_loss",
+                  "tail_loss", "peak_rise", "spikes",  "max_grad_norm"};
   for (std::size_t i = 0; i < arms.size(); ++i) {
     const ArmOutcome& o = outcomes[i];
     out->summary.push_back({arms[i].name,
@@ -123,7 +121,7 @@ Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress
   // Arms 0, 1, 2: SGD without clipping, c = 1.0, c = 0.1; then the same with Adam (full).
   const ArmOutcome& none = outcomes[0];
   const ArmOutcome& clipped = outcomes[1];
-  const double chance = std::log(static_cast<double>(arms.front().config.model.vocabulary));
+  const double chance = chance_loss(arms.front().config);
   const bool spiked = none.peak_rise >= kThreshold;
   const bool trains = clipped.test_loss < chance / 2;
 
@@ -138,8 +136,8 @@ Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress
       "spikes); without clipping it spikes: %.3g >= %.3g (%s, %zu spikes) [%s]; the clipped run trains: test loss "
       "%.3g < ln(%zu)/2 = %.3g [%s]",
       kSgdLr, v.value, kThreshold, outcomes[2].peak_rise, clipped.spikes, outcomes[2].spikes, none.peak_rise,
-      kThreshold, none.stopped ? "diverged" : "completed", none.spikes, verdict_word(spiked), clipped.test_loss,
-      arms.front().config.model.vocabulary, chance / 2, verdict_word(trains));
+      kThreshold, none.stopped ? "diverged" : "completed", none.spikes, check_word(spiked), clipped.test_loss,
+      arms.front().config.model.vocabulary, chance / 2, check_word(trains));
   if (outcomes.size() >= 6 && n > 0 && static_cast<std::size_t>(n) < sizeof buf)
     std::snprintf(buf + n, sizeof buf - n,
                   "; Adam lr %g (reported): peak rise %.3g / %.3g / %.3g, final test loss %.3g / %.3g / %.3g "

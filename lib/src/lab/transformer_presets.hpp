@@ -101,6 +101,17 @@ inline double loss_ratio(const ArmOutcome& a, const ArmOutcome& b) {
   return a.stopped ? kInf : a.test_loss / b.test_loss;
 }
 
+// ln(vocabulary): the cross-entropy of a uniform guess, the loss of a model that learned nothing.
+inline double chance_loss(const ExperimentConfig& c) { return std::log(static_cast<double>(c.model.vocabulary)); }
+
+// The training curves of ConfigRun's series: train_loss, grad_norm, test_loss, test_accuracy.
+inline bool training_curve(const std::string& series) {
+  return series == "train_loss" || series == "grad_norm" || series == "test_loss" || series == "test_accuracy";
+}
+
+// "ok" or "FAILS", for the conditions listed in a verdict's comparison text.
+inline const char* check_word(bool ok) { return ok ? "ok" : "FAILS"; }
+
 // Trains `arm` to its config's end in slices of at most 50 steps, reporting progress(fraction, arm
 // name) from `from` to `to`; appends its kept series and the derived ones to out->series and fills
 // *outcome. Errors: invalid_argument "<where>" for a config that does not build, the trainer's and
@@ -179,6 +190,26 @@ inline Status train_arm(const Arm& arm, const char* where, const Progress& progr
   }
   progress(to, arm.name.c_str());
   return Status::success();
+}
+
+// Trains every arm in order (train_arm, the progress split evenly between them) into *outcomes (one
+// per arm, same order). Errors: train_arm's.
+inline Status train_arms(const std::vector<Arm>& arms, const char* where, const Progress& progress, Result* out,
+                         std::vector<ArmOutcome>* outcomes) {
+  outcomes->assign(arms.size(), ArmOutcome());
+  const double n = static_cast<double>(arms.size());
+  for (std::size_t i = 0; i < arms.size(); ++i)
+    LIPFLOW_TRY(train_arm(arms[i], where, progress, static_cast<double>(i) / n, static_cast<double>(i + 1) / n, out,
+                          &(*outcomes)[i]));
+  return Status::success();
+}
+
+// The outcome of the arm named `name`, or null when no arm has that name. O(arms).
+inline const ArmOutcome* find_outcome(const std::vector<Arm>& arms, const std::vector<ArmOutcome>& outcomes,
+                                      const std::string& name) {
+  for (std::size_t i = 0; i < arms.size() && i < outcomes.size(); ++i)
+    if (arms[i].name == name) return &outcomes[i];
+  return nullptr;
 }
 
 }  // namespace tiny_transformer
