@@ -6,18 +6,18 @@
 // Setup: E5's Post-LN tiny transformer (lab::transformer_config, placement post_ln: sort digits, 4
 // blocks of width 32, 2 heads, FFN 64, batch 32) without warmup, clip c in {none, 1.0, 0.1} (config
 // clip.kind "norm", l2), trained by
-//   SGD with momentum 0.9 at lr 0.5 (judged): the rate at which the unclipped run diverges (seeds 0-4:
-//       stopped by the trainer within 20-45 steps; at 0.3 it stalls or spikes, at 1.0 the loss
-//       overflows);
+//   SGD with momentum 0.9 at lr 0.5 (judged): the rate at which the unclipped run diverges (seeds 0-9;
+//       stopped by the trainer within 20-45 steps in seeds 0-4; at 0.3 it stalls at the chance loss
+//       or spikes, seeds 0-4, and at 1.0 the loss overflows, seed 0);
 //   Adam at lr 1e-2 (the issue's setting; full only, reported).
 // full: 400 steps; quick: the SGD arms, 120 steps.
 // Why SGD. With Adam the claim has little to act on: the update m / (sqrt(v) + eps) does not scale
-// with the gradient, so clipping (a rescaling of g) changes the step only through the relative size
-// of consecutive gradients, and Adam's own spikes come from its second moment, not from one large
-// gradient. Measured at lr 1e-2 (seeds 0-5): peak rise (below) 2.0-3.1 without clipping vs 1.4-2.1
-// with c = 1, and a slightly worse final loss -- a weak effect, reported. SGD's step is lr g: one
-// large gradient is one large step, which is what PAPER.md 7.2's "exploding updates" means and what
-// clipping bounds (to lr c).
+// with the gradient, and one oversized gradient moves a coordinate by at most about lr (1 - beta1) /
+// sqrt(1 - beta2) = 3.2 lr, so clipping (a rescaling of g) changes the step only through the relative
+// size of consecutive gradients. Measured at lr 1e-2 (seeds 0-5): peak rise (below) 2.0-3.1 without
+// clipping vs 1.4-2.1 with c = 1, and a slightly worse final loss -- a weak effect, reported. SGD's
+// step is lr g: one large gradient is one large step, which is what PAPER.md 7.2's "exploding
+// updates" means and what clipping bounds (to lr c).
 //
 // Measured per arm: the batch loss per step and the trainer's watched loss (bias-corrected moving
 // average, beta 0.9; series watched_loss), the gradient norm before clipping, the final test loss.
