@@ -8,11 +8,13 @@
 //   E8 quick 0-9, full 0-9;  E9 quick 0-9, full 0-9.
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include <gtest/gtest.h>
 
+#include "lipflow/lab/builder.hpp"
 #include "lipflow/lab/experiment.hpp"
 
 using namespace lipflow;
@@ -80,6 +82,36 @@ TEST_P(TransformerClaims, HoldForSeveralSeedsAndRepeat) {
 INSTANTIATE_TEST_SUITE_P(Quick, TransformerClaims, ::testing::Values("E5", "E8", "E9"));
 
 }  // namespace
+
+// The registry lists the three in id order, each with its reference model's config, which builds.
+TEST(TransformerClaims, RegisteredWithTheirReferenceModels) {
+  const Preset* e5 = find_preset("E5");
+  const Preset* e8 = find_preset("e8");
+  const Preset* e9 = find_preset("E9");
+  ASSERT_TRUE(e5 && e8 && e9);
+  EXPECT_LT(e5, e8);
+  EXPECT_LT(e8, e9);
+  ASSERT_TRUE(e5->config && e8->config && e9->config);
+  std::unique_ptr<Experiment> x;
+  ExperimentConfig c;
+  ASSERT_TRUE(e5->config(RunSize::full, 1, &c).ok());  // the judged failure: Post-LN, 3e-2, no warmup
+  EXPECT_EQ(c.model.layers[1].placement, nn::Placement::post_ln);
+  EXPECT_EQ(c.optimizer.lr(), 3e-2);
+  EXPECT_FALSE(c.schedule.has_warmup);
+  EXPECT_EQ(c.training.steps, 400u);
+  EXPECT_TRUE(Experiment::build(c, &x).ok());
+  ASSERT_TRUE(e8->config(RunSize::quick, 1, &c).ok());  // SGD with momentum at 0.5, clipped at 1
+  EXPECT_EQ(c.optimizer.name, "sgd");
+  EXPECT_EQ(c.optimizer.params.at("momentum"), 0.9);
+  EXPECT_EQ(c.clip.kind, "norm");
+  EXPECT_EQ(c.clip.max_norm, 1.0);
+  EXPECT_EQ(c.training.steps, 120u);
+  EXPECT_TRUE(Experiment::build(c, &x).ok());
+  ASSERT_TRUE(e9->config(RunSize::full, 1, &c).ok());  // CenterNorm in the blocks, dot-product attention
+  EXPECT_EQ(c.model.layers[4].norm, LayerType::center_norm);
+  EXPECT_EQ(c.model.layers[4].attention.variant, nn::AttentionVariant::dot_product);
+  EXPECT_TRUE(Experiment::build(c, &x).ok());
+}
 
 // E5: Post-LN at lr 3e-2 without warmup stalls near the chance loss, Pre-LN and warmed Post-LN learn;
 // the gradient profile at step 0 grows toward the output for Post-LN only.

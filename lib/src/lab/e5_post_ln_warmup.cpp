@@ -41,10 +41,10 @@
 // seeds 0-9 (3 and 8) in the full run, whose verdict then fails with Pre-LN reported diverged (E8
 // measures such spikes).
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "lab/preset_util.hpp"
 #include "lab/transformer_presets.hpp"
 #include "lipflow/lab/experiment.hpp"
 #include "lipflow/lab/models.hpp"
@@ -63,7 +63,6 @@ using tiny_transformer::loss_ratio;
 using tiny_transformer::train_arms;
 using tiny_transformer::training_curve;
 
-
 constexpr double kJudgedLr = 3e-2;
 constexpr double kIssueLr = 1e-2;
 constexpr std::size_t kWarmup = 50;
@@ -73,9 +72,27 @@ constexpr double kThreshold = 2.0;
 bool curves_and_rate(const std::string& name) { return training_curve(name) || name == "lr"; }
 
 std::string arm_name(const char* placement, double lr, std::size_t warmup) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s_lr%g_warmup%zu", placement, lr, warmup);
-  return buf;
+  return preset::format("%s_lr%g_warmup%zu", placement, lr, warmup);
+}
+
+// The config of one arm: the reference transformer with `placement`, Adam at `lr` after a linear
+// warmup of `warmup` steps (0: none), the preset's steps and evaluations, and the monitor's gradient
+// norms (every 25 steps at the judged rate without warmup, else at step 0 only).
+ConfigError arm_config(RunSize size, std::uint64_t seed, const char* placement, double lr, std::size_t warmup,
+                       ExperimentConfig* out) {
+  const bool full = size == RunSize::full;
+  TransformerSpec t;
+  t.placement = placement;
+  t.lr = lr;
+  t.warmup_steps = warmup;
+  t.steps = full ? 400 : 120;
+  t.seed = seed;
+  const ConfigError e = transformer_config(t, out);
+  if (!e.ok()) return e;
+  out->training.eval_every = full ? 50 : 40;
+  out->training.monitor.every = lr == kJudgedLr && warmup == 0 ? 25 : static_cast<std::size_t>(t.steps);
+  out->training.monitor.estimators = {"gradient_norms"};
+  return ConfigError();
 }
 
 // ||dL/dx|| at step 0 of the last block over the first (layers 1 and `blocks` of the model:
@@ -86,6 +103,10 @@ double grad_growth(const ArmOutcome& o, std::size_t blocks) {
 }
 
 }  // namespace
+
+ConfigError config_e5_post_ln_warmup(RunSize size, std::uint64_t seed, ExperimentConfig* out) {
+  return arm_config(size, seed, "post_ln", kJudgedLr, 0, out);  // the arm whose failure is judged
+}
 
 Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
   if (out == nullptr) return Status(Code::null_pointer, "E5: out");
@@ -98,21 +119,12 @@ Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& p
   for (const char* placement : placements)
     for (double lr : lrs)
       for (std::size_t warmup : warmups) {
-        const bool judged = lr == kJudgedLr;
         if (!full && std::string(placement) == "pre_ln" && warmup > 0) continue;
-        TransformerSpec t;
-        t.placement = placement;
-        t.lr = lr;
-        t.warmup_steps = warmup;
-        t.steps = full ? 400 : 120;
-        t.seed = seed;
         Arm a;
         a.name = arm_name(placement, lr, warmup);
-        if (!transformer_config(t, &a.config).ok()) return Status(Code::invalid_argument, "E5: transformer config");
-        a.config.training.eval_every = full ? 50 : 40;
-        a.config.training.monitor.every = judged && warmup == 0 ? 25 : static_cast<std::size_t>(t.steps);
-        a.config.training.monitor.estimators = {"gradient_norms"};
-        if (!judged || warmup > 0) a.keep = curves_and_rate;
+        if (!arm_config(size, seed, placement, lr, warmup, &a.config).ok())
+          return Status(Code::invalid_argument, "E5: transformer config");
+        if (lr != kJudgedLr || warmup > 0) a.keep = curves_and_rate;
         arms.push_back(a);
       }
 
@@ -174,22 +186,20 @@ Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& p
   v.value = loss_ratio(*post, *pre);
   v.threshold = kThreshold;
   v.holds = v.value >= kThreshold && pre_trains && rescued && profile;
-  char buf[640];
-  int n = std::snprintf(
-      buf, sizeof buf,
+  const ArmOutcome* pre_issue = find("pre_ln", kIssueLr, 0);
+  const ArmOutcome* post_issue = find("post_ln", kIssueLr, 0);
+  std::string issue_rate;
+  if (pre_issue != nullptr && post_issue != nullptr)
+    issue_rate = preset::format("; at lr %g the same ratio is %.3g (reported)", kIssueLr,
+                                loss_ratio(*post_issue, *pre_issue));
+  v.comparison = preset::format(
       "final test loss Post-LN / Pre-LN at lr %g without warmup = %.3g >= %.3g (Post-LN %s at %.3g, Pre-LN %s at "
       "%.3g); Pre-LN trains: completed, %.3g < ln(%zu)/2 = %.3g [%s]; warmup %zu rescues Post-LN: loss without / "
-      "with = %.3g >= %.3g [%s]; step-0 ||dL/dx|| last / first block: Post-LN %.3g > Pre-LN %.3g [%s]",
+      "with = %.3g >= %.3g [%s]; step-0 ||dL/dx|| last / first block: Post-LN %.3g > Pre-LN %.3g [%s]%s",
       kJudgedLr, v.value, kThreshold, post->stopped ? "diverged" : "completed", post->test_loss,
       pre->stopped ? "diverged" : "completed", pre->test_loss, pre->test_loss, arms.front().config.model.vocabulary,
       chance / 2, check_word(pre_trains), kWarmup, rescue, kThreshold, check_word(rescued), growth_post, growth_pre,
-      check_word(profile));
-  const ArmOutcome* pre_issue = find("pre_ln", kIssueLr, 0);
-  const ArmOutcome* post_issue = find("post_ln", kIssueLr, 0);
-  if (pre_issue != nullptr && post_issue != nullptr && n > 0 && static_cast<std::size_t>(n) < sizeof buf)
-    std::snprintf(buf + n, sizeof buf - n, "; at lr %g the same ratio is %.3g (reported)", kIssueLr,
-                  loss_ratio(*post_issue, *pre_issue));
-  v.comparison = buf;
+      check_word(profile), issue_rate.c_str());
   return Status::success();
 }
 

@@ -34,10 +34,10 @@
 // trains, its final test loss below half the chance loss (ln 10 / 2), so that "no spike" is not a run
 // that never moved.
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "lab/preset_util.hpp"
 #include "lab/transformer_presets.hpp"
 #include "lipflow/lab/experiment.hpp"
 #include "lipflow/lab/models.hpp"
@@ -55,18 +55,44 @@ using tiny_transformer::kInf;
 using tiny_transformer::train_arms;
 using tiny_transformer::training_curve;
 
-
 constexpr double kSgdLr = 0.5, kSgdMomentum = 0.9, kAdamLr = 1e-2;
 constexpr double kThreshold = 2.0;
 
 std::string arm_name(const char* optimizer, double lr, double clip) {
-  char buf[64];
-  if (std::isinf(clip)) std::snprintf(buf, sizeof buf, "%s_lr%g_clip_none", optimizer, lr);
-  else std::snprintf(buf, sizeof buf, "%s_lr%g_clip%g", optimizer, lr, clip);
-  return buf;
+  return std::isinf(clip) ? preset::format("%s_lr%g_clip_none", optimizer, lr)
+                          : preset::format("%s_lr%g_clip%g", optimizer, lr, clip);
+}
+
+// The config of one arm: E5's Post-LN transformer without warmup, trained by `optimizer` ("sgd": with
+// momentum 0.9) at `lr`, the gradient's l2 norm clipped at `clip` (inf: no clipping), the preset's
+// steps and evaluations (the monitor runs at step 0 only: nothing here reads it).
+ConfigError arm_config(RunSize size, std::uint64_t seed, const char* optimizer, double lr, double clip,
+                       ExperimentConfig* out) {
+  const bool full = size == RunSize::full;
+  TransformerSpec t;
+  t.placement = "post_ln";
+  t.optimizer = optimizer;
+  t.lr = lr;
+  t.steps = full ? 400 : 120;
+  t.seed = seed;
+  const ConfigError e = transformer_config(t, out);
+  if (!e.ok()) return e;
+  if (std::string(optimizer) == "sgd") out->optimizer.params["momentum"] = kSgdMomentum;
+  if (!std::isinf(clip)) {
+    out->clip.kind = "norm";
+    out->clip.max_norm = clip;
+  }
+  out->training.eval_every = full ? 50 : 40;
+  out->training.monitor.every = static_cast<std::size_t>(t.steps);
+  out->training.monitor.estimators = {"gradient_norms"};
+  return ConfigError();
 }
 
 }  // namespace
+
+ConfigError config_e8_gradient_clipping(RunSize size, std::uint64_t seed, ExperimentConfig* out) {
+  return arm_config(size, seed, "sgd", kSgdLr, 1.0, out);  // the judged clipped arm
+}
 
 Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
   if (out == nullptr) return Status(Code::null_pointer, "E8: out");
@@ -83,23 +109,10 @@ Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress
   std::vector<double> arm_clip;
   for (const Optimizer& opt : optimizers)
     for (double clip : clips) {
-      TransformerSpec t;
-      t.placement = "post_ln";
-      t.optimizer = opt.name;
-      t.lr = opt.lr;
-      t.steps = full ? 400 : 120;
-      t.seed = seed;
       Arm a;
       a.name = arm_name(opt.name, opt.lr, clip);
-      if (!transformer_config(t, &a.config).ok()) return Status(Code::invalid_argument, "E8: transformer config");
-      if (std::string(opt.name) == "sgd") a.config.optimizer.params["momentum"] = kSgdMomentum;
-      if (!std::isinf(clip)) {
-        a.config.clip.kind = "norm";
-        a.config.clip.max_norm = clip;
-      }
-      a.config.training.eval_every = full ? 50 : 40;
-      a.config.training.monitor.every = static_cast<std::size_t>(t.steps);  // step 0 only (not judged here)
-      a.config.training.monitor.estimators = {"gradient_norms"};
+      if (!arm_config(size, seed, opt.name, opt.lr, clip, &a.config).ok())
+        return Status(Code::invalid_argument, "E8: transformer config");
       a.keep = training_curve;  // the rate is constant
       a.smoothed_series = true;
       arms.push_back(a);
@@ -129,22 +142,20 @@ Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress
   v.value = clipped.peak_rise;
   v.threshold = kThreshold;
   v.holds = v.value < kThreshold && spiked && trains;
-  char buf[640];
-  int n = std::snprintf(
-      buf, sizeof buf,
+  v.comparison = preset::format(
       "peak rise of the smoothed loss, SGD lr %g with clipping at 1.0 = %.3g < %.3g (c = 0.1: %.3g; %zu and %zu "
       "spikes); without clipping it spikes: %.3g >= %.3g (%s, %zu spikes) [%s]; the clipped run trains: test loss "
-      "%.3g < ln(%zu)/2 = %.3g [%s]",
+      "%.3g < ln(%zu)/2 = %.3g [%s]%s",
       kSgdLr, v.value, kThreshold, outcomes[2].peak_rise, clipped.spikes, outcomes[2].spikes, none.peak_rise,
       kThreshold, none.stopped ? "diverged" : "completed", none.spikes, check_word(spiked), clipped.test_loss,
-      arms.front().config.model.vocabulary, chance / 2, check_word(trains));
-  if (outcomes.size() >= 6 && n > 0 && static_cast<std::size_t>(n) < sizeof buf)
-    std::snprintf(buf + n, sizeof buf - n,
-                  "; Adam lr %g (reported): peak rise %.3g / %.3g / %.3g, final test loss %.3g / %.3g / %.3g "
-                  "(none / 1.0 / 0.1)",
-                  kAdamLr, outcomes[3].peak_rise, outcomes[4].peak_rise, outcomes[5].peak_rise, outcomes[3].test_loss,
-                  outcomes[4].test_loss, outcomes[5].test_loss);
-  v.comparison = buf;
+      arms.front().config.model.vocabulary, chance / 2, check_word(trains),
+      outcomes.size() >= 6 ? preset::format("; Adam lr %g (reported): peak rise %.3g / %.3g / %.3g, final test loss "
+                                            "%.3g / %.3g / %.3g (none / 1.0 / 0.1)",
+                                            kAdamLr, outcomes[3].peak_rise, outcomes[4].peak_rise,
+                                            outcomes[5].peak_rise, outcomes[3].test_loss, outcomes[4].test_loss,
+                                            outcomes[5].test_loss)
+                                 .c_str()
+                           : "");
   return Status::success();
 }
 

@@ -35,10 +35,10 @@
 // 0-9); L2 attention's logits grow like s^2 too: at s = 10 its entropy is 0 at step 0 and it ends
 // near test loss 1.5 (seed 1) without diverging.
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "lab/preset_util.hpp"
 #include "lab/transformer_presets.hpp"
 #include "lipflow/lab/experiment.hpp"
 #include "lipflow/lab/models.hpp"
@@ -57,7 +57,6 @@ using tiny_transformer::loss_ratio;
 using tiny_transformer::train_arms;
 using tiny_transformer::training_curve;
 
-
 constexpr double kLr = 1e-2;
 constexpr double kLargeScale = 10.0;
 constexpr double kThreshold = 2.0;
@@ -68,9 +67,29 @@ bool curves_and_entropy(const std::string& name) {
 }
 
 std::string arm_name(const char* norm, const char* attention, double scale) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s_%s_x%g", norm, attention, scale);
-  return buf;
+  return preset::format("%s_%s_x%g", norm, attention, scale);
+}
+
+// The config of one arm: E5's Pre-LN transformer with `norm` (center_norm or layer_norm) in its
+// blocks and `attention`, Adam at lr 1e-2 without warmup, the preset's steps and evaluations, and the
+// attention entropy every 10 steps. The input scale is not part of it: train_arm applies it to the
+// embedding tables after the initialization.
+ConfigError arm_config(RunSize size, std::uint64_t seed, const char* norm, const char* attention,
+                       ExperimentConfig* out) {
+  TransformerSpec t;
+  t.attention = attention;
+  t.lr = kLr;
+  t.steps = size == RunSize::full ? 400 : 200;
+  t.seed = seed;
+  const ConfigError e = transformer_config(t, out);
+  if (!e.ok()) return e;
+  if (std::string(norm) == "center_norm")
+    for (LayerConfig& l : out->model.layers)
+      if (l.type == LayerType::transformer_block) l.norm = LayerType::center_norm;
+  out->training.eval_every = 50;
+  out->training.monitor.every = 10;
+  out->training.monitor.estimators = {"attention_entropy"};
+  return ConfigError();
 }
 
 // The mean over heads of the "<prefix>attention<k>_head<h>_entropy" series already in *out, as
@@ -94,6 +113,10 @@ void add_mean_entropy(const std::string& prefix, Result* out) {
 
 }  // namespace
 
+ConfigError config_e9_attention_scale(RunSize size, std::uint64_t seed, ExperimentConfig* out) {
+  return arm_config(size, seed, "center_norm", "dot_product", out);  // the model whose attention is swapped
+}
+
 Status run_e9_attention_scale(RunSize size, std::uint64_t seed, const Progress& progress, Result* out) {
   if (out == nullptr) return Status(Code::null_pointer, "E9: out");
   const bool full = size == RunSize::full;
@@ -115,20 +138,10 @@ Status run_e9_attention_scale(RunSize size, std::uint64_t seed, const Progress& 
 
   std::vector<Arm> arms;
   for (const Spec& s : specs) {
-    TransformerSpec t;
-    t.attention = s.attention;
-    t.lr = kLr;
-    t.steps = full ? 400 : 200;
-    t.seed = seed;
     Arm a;
     a.name = arm_name(s.norm, s.attention, s.scale);
-    if (!transformer_config(t, &a.config).ok()) return Status(Code::invalid_argument, "E9: transformer config");
-    if (std::string(s.norm) == "center_norm")
-      for (LayerConfig& l : a.config.model.layers)
-        if (l.type == LayerType::transformer_block) l.norm = LayerType::center_norm;
-    a.config.training.eval_every = 50;
-    a.config.training.monitor.every = 10;
-    a.config.training.monitor.estimators = {"attention_entropy"};
+    if (!arm_config(size, seed, s.norm, s.attention, &a.config).ok())
+      return Status(Code::invalid_argument, "E9: transformer config");
     a.embedding_scale = s.scale;
     a.keep = curves_and_entropy;
     arms.push_back(a);
@@ -172,21 +185,19 @@ Status run_e9_attention_scale(RunSize size, std::uint64_t seed, const Progress& 
   v.value = loss_ratio(*dot, *cosine);
   v.threshold = kThreshold;
   v.holds = v.value >= kThreshold && collapsed && cosine_trains;
-  char buf[640];
-  int n = std::snprintf(
-      buf, sizeof buf,
+  v.comparison = preset::format(
       "final test loss dot-product / cosine at input scale %g = %.3g >= %.3g (dot-product %s at %.3g, cosine %s at "
       "%.3g); dot-product entropy collapses: %.3g < %.2g ln N = %.3g at step 0 (cosine %.3g) [%s]; cosine completes "
-      "and trains: %.3g < ln(%zu)/2 = %.3g [%s]",
+      "and trains: %.3g < ln(%zu)/2 = %.3g [%s]%s",
       kLargeScale, v.value, kThreshold, dot->stopped ? "diverged" : "completed", dot->test_loss,
       cosine->stopped ? "diverged" : "completed", cosine->test_loss, dot->init_entropy, kCollapse,
       kCollapse * dot->max_entropy, cosine->init_entropy, check_word(collapsed), cosine->test_loss,
-      arms.front().config.model.vocabulary, chance / 2, check_word(cosine_trains));
-  if (full && n > 0 && static_cast<std::size_t>(n) < sizeof buf)
-    std::snprintf(buf + n, sizeof buf - n,
-                  "; with LayerNorm the scale does not reach the attention: entropy at step 0 %.3g (reported)",
-                  outcomes.back().init_entropy);
-  v.comparison = buf;
+      arms.front().config.model.vocabulary, chance / 2, check_word(cosine_trains),
+      full ? preset::format("; with LayerNorm the scale does not reach the attention: entropy at step 0 %.3g "
+                            "(reported)",
+                            outcomes.back().init_entropy)
+                 .c_str()
+           : "");
   return Status::success();
 }
 

@@ -56,7 +56,7 @@ const Preset kPresets[] = {
      "Post-LN x lr {1e-3, 3e-3, 1e-2, 3e-2} x warmup {0, 50}, 400 steps (quick: lr 3e-2, Pre-LN without "
      "and Post-LN with and without warmup, 120 steps); judged at 3e-2, the rate that breaks Post-LN at "
      "width 32; per-layer gradient norms at step 0.",
-     run_e5_post_ln_warmup},
+     run_e5_post_ln_warmup, config_e5_post_ln_warmup},
     {"E6",
      "Adaptive optimizers (Adam, AdamW, LAMB, Lion) train the tiny transformer the same whatever the "
      "gradient scale, where SGD with momentum is sensitive to it.",
@@ -79,7 +79,7 @@ const Preset kPresets[] = {
      "diverges), clip norm in {none, 1.0, 0.1}, 400 steps (quick: 120); also Adam at lr 1e-2 with the same "
      "clips (full, reported: Adam's step does not scale with the gradient); spikes measured on the "
      "trainer's smoothed loss.",
-     run_e8_gradient_clipping},
+     run_e8_gradient_clipping, config_e8_gradient_clipping},
     {"E9",
      "At a large input scale dot-product attention's entropy collapses and training becomes unstable, "
      "while scaled cosine attention (tau = 10) stays stable without warmup.",
@@ -87,7 +87,7 @@ const Preset kPresets[] = {
      "lr 1e-2 without warmup: dot-product vs cosine attention x embedding tables scaled by {1, 3, 10}, "
      "plus L2 attention at {1, 10} and the LayerNorm model at 10 (reported), 400 steps (quick: both "
      "attentions at 10, 200 steps); attention entropy per head every 10 steps.",
-     run_e9_attention_scale},
+     run_e9_attention_scale, config_e9_attention_scale},
 };
 
 bool same_id(const char* a, const std::string& b) noexcept {

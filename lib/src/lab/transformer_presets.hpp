@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/preset_util.hpp"
 #include "lipflow/lab/experiment.hpp"
 #include "lipflow/lab/run.hpp"
 #include "lipflow/nn/sequential.hpp"
@@ -112,10 +113,11 @@ inline bool training_curve(const std::string& series) {
 // "ok" or "FAILS", for the conditions listed in a verdict's comparison text.
 inline const char* check_word(bool ok) { return ok ? "ok" : "FAILS"; }
 
-// Trains `arm` to its config's end in slices of at most 50 steps, reporting progress(fraction, arm
-// name) from `from` to `to`; appends its kept series and the derived ones to out->series and fills
-// *outcome. Errors: invalid_argument "<where>" for a config that does not build, the trainer's and
-// the model's errors. Cost: the arm's training, one more test evaluation when it stopped.
+// Trains `arm` to its config's end (preset::train_to_end, in slices of about 50 steps), reporting
+// progress(fraction, arm name) from `from` to `to`; appends its kept series and the derived ones to
+// out->series and fills *outcome. Errors: invalid_argument "<where>" for a config that does not build,
+// the trainer's and the model's errors. Cost: the arm's training, one more test evaluation when it
+// stopped.
 inline Status train_arm(const Arm& arm, const char* where, const Progress& progress, double from, double to,
                         Result* out, ArmOutcome* outcome) {
   std::unique_ptr<ConfigRun> run;
@@ -129,11 +131,7 @@ inline Status train_arm(const Arm& arm, const char* where, const Progress& progr
   }
   const std::size_t steps = static_cast<std::size_t>(arm.config.training.steps);
   TrainResult r;
-  for (std::size_t done = 0; done < steps && !run->finished(); done += 50) {
-    progress(from + (to - from) * static_cast<double>(done) / static_cast<double>(steps), arm.name.c_str());
-    LIPFLOW_TRY(run->train(steps - done < 50 ? steps - done : 50, &r));
-  }
-  LIPFLOW_TRY(run->run(&r));  // the final evaluation of a completed run
+  LIPFLOW_TRY(preset::train_to_end(*run, progress, from, to, arm.name.c_str(), &r, steps / 50 > 0 ? steps / 50 : 1));
 
   ArmOutcome& o = *outcome;
   o = ArmOutcome();
