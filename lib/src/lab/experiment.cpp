@@ -48,6 +48,15 @@ const Preset kPresets[] = {
      "1e-3, 3e-3, 1e-2 (quick: 50 steps at 1e-3, 1e-2): loss and first-layer gradient norm. Built "
      "in code (a config's layer list holds at most 31 layers), so there is no reference config.",
      run_e4_residual},
+    {"E5",
+     "Post-LN without warmup at a high learning rate diverges or ends with at least twice the loss of "
+     "Pre-LN, Pre-LN trains without warmup, warmup rescues Post-LN, and at initialization Post-LN's "
+     "gradient grows toward the output.",
+     "Tiny transformer (sort digits, 4 blocks, width 32, 2 heads, FFN 64, Adam, batch 32): Pre-LN vs "
+     "Post-LN x lr {1e-3, 3e-3, 1e-2, 3e-2} x warmup {0, 50}, 400 steps (quick: lr 3e-2, Pre-LN without "
+     "and Post-LN with and without warmup, 120 steps); judged at 3e-2, the rate that breaks Post-LN at "
+     "width 32; per-layer gradient norms at step 0.",
+     run_e5_post_ln_warmup, config_e5_post_ln_warmup},
     {"E6",
      "Adaptive optimizers (Adam, AdamW, LAMB, Lion) train the tiny transformer the same whatever the "
      "gradient scale, where SGD with momentum is sensitive to it.",
@@ -64,6 +73,21 @@ const Preset kPresets[] = {
      "steps); ||W||_F and sigma_max per layer, Model::lipschitz global and local bounds, accuracy; full "
      "adds the same sweep with mini-batches of 64 (reported).",
      run_e7_weight_decay, config_e7_weight_decay},
+    {"E8",
+     "At a learning rate near divergence, clipping the gradient norm removes the loss spikes.",
+     "E5's Post-LN transformer without warmup, SGD with momentum 0.9 at lr 0.5 (where the unclipped run "
+     "diverges), clip norm in {none, 1.0, 0.1}, 400 steps (quick: 120); also Adam at lr 1e-2 with the same "
+     "clips (full, reported: Adam's step does not scale with the gradient); spikes measured on the "
+     "trainer's smoothed loss.",
+     run_e8_gradient_clipping, config_e8_gradient_clipping},
+    {"E9",
+     "At a large input scale dot-product attention's entropy collapses and training becomes unstable, "
+     "while scaled cosine attention (tau = 10) stays stable without warmup.",
+     "E5's Pre-LN transformer with CenterNorm in the blocks (LayerNorm would divide the scale out), Adam "
+     "lr 1e-2 without warmup: dot-product vs cosine attention x embedding tables scaled by {1, 3, 10}, "
+     "plus L2 attention at {1, 10} and the LayerNorm model at 10 (reported), 400 steps (quick: both "
+     "attentions at 10, 200 steps); attention entropy per head every 10 steps.",
+     run_e9_attention_scale, config_e9_attention_scale},
 };
 
 bool same_id(const char* a, const std::string& b) noexcept {

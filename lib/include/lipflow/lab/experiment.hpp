@@ -117,12 +117,22 @@ Status run_e2_running_example(RunSize size, std::uint64_t seed, const Progress& 
 ConfigError config_e2_running_example(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 Status run_e3_module_lipschitz(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 Status run_e4_residual(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+Status run_e5_post_ln_warmup(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+// E5's reference model: the Post-LN transformer with Adam at lr 3e-2 and no warmup (the judged failure).
+ConfigError config_e5_post_ln_warmup(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 Status run_e6_optimizers(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 // E6's reference model: the transformer its runs train, with Adam at lr 3e-3.
 ConfigError config_e6_optimizers(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 Status run_e7_weight_decay(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
 // E7's reference model: the E2 MLP with AdamW (lr 1e-2, lambda 1e-2) on the full batch.
 ConfigError config_e7_weight_decay(RunSize size, std::uint64_t seed, ExperimentConfig* out);
+Status run_e8_gradient_clipping(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+// E8's reference model: the Post-LN transformer with SGD (momentum 0.9) at lr 0.5, gradient norm clipped at 1.
+ConfigError config_e8_gradient_clipping(RunSize size, std::uint64_t seed, ExperimentConfig* out);
+Status run_e9_attention_scale(RunSize size, std::uint64_t seed, const Progress& progress, Result* out);
+// E9's reference model: the Pre-LN transformer with CenterNorm and dot-product attention, Adam at lr 1e-2
+// (the input scale is applied to the embedding after the initialization, outside the config).
+ConfigError config_e9_attention_scale(RunSize size, std::uint64_t seed, ExperimentConfig* out);
 
 }  // namespace lab
 }  // namespace lipflow
