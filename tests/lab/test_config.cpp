@@ -11,18 +11,13 @@
 #include "lipflow/lab/config.hpp"
 #include "lipflow/nn/loss.hpp"
 #include "lipflow/optim/schedule.hpp"
+#include "support/lab_support.hpp"
 
 using namespace lipflow;
 using namespace lipflow::lab;
+using namespace lipflow_test;
 
 namespace {
-
-std::string read_config(const char* name) {
-  std::ifstream f(std::string(LIPFLOW_GOLDEN_DIR) + "/../lab/configs/" + name);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 const char* kExamples[] = {"mlp.json", "cnn.json", "transformer.json", "residual_mlp.json"};
 
@@ -106,7 +101,7 @@ void train_one_step(Experiment& x) {
 TEST(LabConfig, ExamplesBuildPlanBindAndStep) {
   for (const char* name : kExamples) {
     SCOPED_TRACE(name);
-    const std::string text = read_config(name);
+    const std::string text = read_lab_config(name);
     ASSERT_FALSE(text.empty());
     ExperimentConfig c;
     const ConfigError e = parse_config(text, &c);
@@ -127,7 +122,7 @@ TEST(LabConfig, RoundTripIsExact) {
   for (const char* name : kExamples) {
     SCOPED_TRACE(name);
     ExperimentConfig a, b;
-    ASSERT_TRUE(parse_config(read_config(name), &a).ok());
+    ASSERT_TRUE(parse_config(read_lab_config(name), &a).ok());
     const std::string text = to_json_text(a);
     const ConfigError e = parse_config(text, &b);
     ASSERT_TRUE(e.ok()) << e.message() << "\n" << text;
@@ -136,7 +131,7 @@ TEST(LabConfig, RoundTripIsExact) {
   }
   // A changed field breaks equality (the comparison looks at it).
   ExperimentConfig a, b;
-  ASSERT_TRUE(parse_config(read_config("transformer.json"), &a).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("transformer.json"), &a).ok());
   b = a;
   b.model.layers[1].attention.heads = 2;
   EXPECT_FALSE(a == b);
@@ -158,7 +153,7 @@ TEST(LabConfig, DefaultsAreFilled) {
   EXPECT_EQ(c.model.layers[0].init.kind, nn::InitKind::torch_default);
   // AdamW's own default decay, and the warmup spans its steps.
   ExperimentConfig w;
-  ASSERT_TRUE(parse_config(read_config("mlp.json"), &w).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &w).ok());
   ASSERT_TRUE(w.schedule.has_warmup);
   EXPECT_EQ(w.schedule.warmup.kind, "linear");
   EXPECT_EQ(w.schedule.warmup.params.at("total_iters"), 50.0);
@@ -275,7 +270,7 @@ TEST(LabConfig, MemoryCapNamesBothNumbers) {
 
 TEST(LabConfig, WeightDecayOnWeightsOnly) {
   ExperimentConfig c;
-  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
   std::unique_ptr<Experiment> x;
   ASSERT_TRUE(Experiment::build(c, &x).ok());
   optim::Optimizer<float>& o = x->optimizer();
@@ -294,7 +289,7 @@ TEST(LabConfig, WeightDecayOnWeightsOnly) {
 
 TEST(LabConfig, SameSeedSameWeights) {
   ExperimentConfig c;
-  ASSERT_TRUE(parse_config(read_config("transformer.json"), &c).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("transformer.json"), &c).ok());
   std::unique_ptr<Experiment> a, b;
   ASSERT_TRUE(Experiment::build(c, &a).ok());
   ASSERT_TRUE(Experiment::build(c, &b).ok());
@@ -312,7 +307,7 @@ TEST(LabConfig, SameSeedSameWeights) {
 
 TEST(LabConfig, DescribeListsLayersMemoryAndBounds) {
   ExperimentConfig c;
-  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
   std::unique_ptr<Experiment> x;
   ASSERT_TRUE(Experiment::build(c, &x).ok());
   const std::string d = x->describe();
@@ -376,7 +371,7 @@ TEST(LabConfig, EveryOptimizerAndScheduleBuildsWithDefaults) {
 TEST(LabConfig, DamagedTextNeverCrashes) {
   std::size_t errors = 0;
   for (const char* name : kExamples) {
-    const std::string text = read_config(name);
+    const std::string text = read_lab_config(name);
     for (std::size_t n = 0; n < text.rfind('}'); n += 3) {
       const ConfigError e = parse(text.substr(0, n));
       EXPECT_FALSE(e.ok());

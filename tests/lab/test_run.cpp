@@ -8,24 +8,13 @@
 
 #include "lipflow/lab/models.hpp"
 #include "lipflow/lab/run.hpp"
+#include "support/lab_support.hpp"
 
 using namespace lipflow;
 using namespace lipflow::lab;
+using namespace lipflow_test;
 
 namespace {
-
-std::string read_config(const char* name) {
-  std::ifstream f(std::string(LIPFLOW_GOLDEN_DIR) + "/../lab/configs/" + name);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-const Series* find(const Result& r, const std::string& name) {
-  for (const Series& s : r.series)
-    if (s.name == name) return &s;
-  return nullptr;
-}
 
 std::unique_ptr<ConfigRun> create(const ExperimentConfig& c) {
   std::unique_ptr<ConfigRun> run;
@@ -39,7 +28,7 @@ std::unique_ptr<ConfigRun> create(const ExperimentConfig& c) {
 // The spirals MLP of mlp.json learns (test accuracy well above chance), and its series are complete.
 TEST(ConfigRun, TrainsAConfigFileAndRecordsItsSeries) {
   ExperimentConfig c;
-  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
   std::unique_ptr<ConfigRun> run = create(c);
   ASSERT_TRUE(run);
   TrainResult r;
@@ -50,32 +39,32 @@ TEST(ConfigRun, TrainsAConfigFileAndRecordsItsSeries) {
   EXPECT_GT(last.accuracy, 0.8) << "test loss " << last.loss;
   Result out;
   run->collect(&out, "mlp/");
-  const Series* loss = find(out, "mlp/train_loss");
+  const Series* loss = find_series(out, "mlp/train_loss");
   ASSERT_NE(loss, nullptr);
   EXPECT_EQ(loss->x.size(), 500u);
   EXPECT_LT(loss->y.back(), loss->y.front());
-  const Series* test = find(out, "mlp/test_loss");
+  const Series* test = find_series(out, "mlp/test_loss");
   ASSERT_NE(test, nullptr);
   EXPECT_EQ(test->x.size(), 10u);  // eval_every 50
   // the warmup, then the cosine schedule
-  const Series* lr = find(out, "mlp/lr");
+  const Series* lr = find_series(out, "mlp/lr");
   ASSERT_NE(lr, nullptr);
   EXPECT_LT(lr->y[0], lr->y[60]);
   EXPECT_LT(lr->y[499], lr->y[60]);
   // monitor every 10 steps with gradient norms and the bound only: 50 records
-  const Series* bound = find(out, "mlp/lipschitz_global");
+  const Series* bound = find_series(out, "mlp/lipschitz_global");
   ASSERT_NE(bound, nullptr);
   EXPECT_EQ(bound->x.size(), 50u);
   EXPECT_EQ(bound->x[1], 10.0);
-  EXPECT_NE(find(out, "mlp/layer00_linear_grad_input"), nullptr);
-  EXPECT_EQ(find(out, "mlp/layer00_linear_update_ratio"), nullptr);  // not selected
+  EXPECT_NE(find_series(out, "mlp/layer00_linear_grad_input"), nullptr);
+  EXPECT_EQ(find_series(out, "mlp/layer00_linear_update_ratio"), nullptr);  // not selected
   EXPECT_EQ(run->records().size(), 50u);
 }
 
 // Trained in slices or at once: the same steps, bit for bit; and the same seed gives the same run.
 TEST(ConfigRun, SlicesAndSeedsAreDeterministic) {
   ExperimentConfig c;
-  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
   c.training.steps = 120;
   std::unique_ptr<ConfigRun> a = create(c), b = create(c);
   TrainResult ra, rb;
@@ -178,7 +167,7 @@ TEST(ConfigRun, TransformerLearnsReverseSortAndModularAddition) {
 // so an update_ratio series never appeared.)
 TEST(ConfigRun, UpdateRatioSeriesFromTheLaterRecords) {
   ExperimentConfig c;
-  ASSERT_TRUE(parse_config(read_config("mlp.json"), &c).ok());
+  ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
   c.training.steps = 30;
   c.training.monitor.every = 10;
   c.training.monitor.estimators = {"update_ratios"};
@@ -188,7 +177,7 @@ TEST(ConfigRun, UpdateRatioSeriesFromTheLaterRecords) {
   ASSERT_TRUE(run->run(&r).ok()) << r.message;
   Result out;
   run->collect(&out);
-  const Series* ratio = find(out, "layer00_linear_update_ratio");
+  const Series* ratio = find_series(out, "layer00_linear_update_ratio");
   ASSERT_NE(ratio, nullptr);
   ASSERT_EQ(ratio->y.size(), 3u);  // steps 0, 10, 20
   EXPECT_TRUE(std::isnan(ratio->y[0]));
@@ -196,6 +185,6 @@ TEST(ConfigRun, UpdateRatioSeriesFromTheLaterRecords) {
     EXPECT_GT(ratio->y[i], 0.0);
     EXPECT_LT(ratio->y[i], 1.0);
   }
-  EXPECT_EQ(find(out, "layer01_activation_update_ratio"), nullptr);  // no parameters
-  EXPECT_EQ(find(out, "layer00_linear_grad_input"), nullptr);        // not selected
+  EXPECT_EQ(find_series(out, "layer01_activation_update_ratio"), nullptr);  // no parameters
+  EXPECT_EQ(find_series(out, "layer00_linear_grad_input"), nullptr);        // not selected
 }

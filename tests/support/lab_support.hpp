@@ -1,0 +1,90 @@
+// Helpers shared by the lab's tests: preset runs (fresh, or once per binary), lookups in a Result, the
+// example configs, and the seeds the claim tests use.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lipflow/lab/experiment.hpp"
+
+namespace lipflow_test {
+
+// Runs preset `id` for `seed` at `size`; a failure to run is a test failure (an empty Result then).
+inline lipflow::lab::Result run_preset_fresh(const char* id, std::uint64_t seed,
+                                             lipflow::lab::RunSize size = lipflow::lab::RunSize::quick) {
+  using namespace lipflow::lab;
+  Result r;
+  const Preset* p = find_preset(id);
+  EXPECT_NE(p, nullptr) << id;
+  if (p == nullptr) return r;
+  const lipflow::Status st = run_preset(*p, size, seed, Progress(), &r);
+  char buf[160];
+  EXPECT_TRUE(st.ok()) << id << ": " << st.message(buf, sizeof buf);
+  return r;
+}
+
+// The quick form of (id, seed), run once per test binary: the claim tests and the series tests of a
+// preset share it (the suites also run under sanitizers and emulators, where a run costs ~50x).
+inline const lipflow::lab::Result& quick_preset(const char* id, std::uint64_t seed) {
+  static std::map<std::pair<std::string, std::uint64_t>, lipflow::lab::Result> cache;
+  const std::pair<std::string, std::uint64_t> key(id, seed);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, run_preset_fresh(id, seed)).first;
+  return it->second;
+}
+
+// The seeds a claim must hold for: 0, 1 and 2; only 1 when LIPFLOW_TEST_ONE_SEED is set (the
+// sanitizer and emulator presets: the claims' robustness across seeds is the native presets' job,
+// theirs is the code's memory safety and the platform's arithmetic).
+inline std::vector<std::uint64_t> claim_seeds() {
+  if (std::getenv("LIPFLOW_TEST_ONE_SEED") != nullptr) return {1};
+  return {0, 1, 2};
+}
+inline bool one_seed_only() { return std::getenv("LIPFLOW_TEST_ONE_SEED") != nullptr; }
+
+inline const lipflow::lab::Series* find_series(const lipflow::lab::Result& r, const std::string& name) {
+  for (const lipflow::lab::Series& s : r.series)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+inline const lipflow::lab::SummaryRow* find_row(const lipflow::lab::Result& r, const std::string& label) {
+  for (const lipflow::lab::SummaryRow& row : r.summary)
+    if (row.label == label) return &row;
+  return nullptr;
+}
+
+// The value of a summary row under a column name; a missing column is a test failure (NaN then).
+inline double column(const lipflow::lab::Result& r, const lipflow::lab::SummaryRow& row, const std::string& name) {
+  for (std::size_t i = 0; i < r.columns.size(); ++i)
+    if (r.columns[i] == name) return i < row.values.size() ? row.values[i] : NAN;
+  ADD_FAILURE() << "no column " << name;
+  return NAN;
+}
+
+// The value of row `label` under `name` (NaN when either is missing).
+inline double cell(const lipflow::lab::Result& r, const std::string& label, const std::string& name) {
+  const lipflow::lab::SummaryRow* row = find_row(r, label);
+  for (std::size_t c = 0; row != nullptr && c < r.columns.size() && c < row->values.size(); ++c)
+    if (r.columns[c] == name) return row->values[c];
+  return NAN;
+}
+
+// The text of tests/lab/configs/<name>.
+inline std::string read_lab_config(const char* name) {
+  std::ifstream f(std::string(LIPFLOW_GOLDEN_DIR) + "/../lab/configs/" + name);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace lipflow_test
