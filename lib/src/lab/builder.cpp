@@ -362,7 +362,7 @@ std::string Experiment::describe() {
   for (std::size_t i = 0; i < n; ++i) {
     nn::Module<float>* m = model_.layer(i);
     char line[320];
-    std::snprintf(line, sizeof line, "  [%zu] %-26s %-16s -> %-16s params %-8zu lipschitz %s global %s local %s (%s)\n", i,
+    std::snprintf(line, sizeof line, "  [%zu] %-26s %-16s -> %-16s params %-8zu lipschitz (%s) global %s local %s: %s\n", i,
                   m->kind(), shape_str(m->input_shape()).c_str(), shape_str(m->output_shape()).c_str(), count_params(*m),
                   nn::scope_name(factors[i].scope), fmt("%.6g", factors[i].global).c_str(),
                   fmt("%.6g", factors[i].local).c_str(), factors[i].formula);

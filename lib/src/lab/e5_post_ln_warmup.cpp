@@ -55,14 +55,7 @@ namespace lab {
 
 namespace {
 
-using tiny_transformer::Arm;
-using tiny_transformer::ArmOutcome;
-using tiny_transformer::chance_loss;
-using tiny_transformer::check_word;
-using tiny_transformer::find_outcome;
-using tiny_transformer::loss_ratio;
-using tiny_transformer::train_arms;
-using tiny_transformer::training_curve;
+using namespace tiny_transformer;  // the shared arm machinery (transformer_presets.hpp)
 
 constexpr double kJudgedLr = 3e-2;
 constexpr double kIssueLr = 1e-2;

@@ -47,13 +47,7 @@ namespace lab {
 
 namespace {
 
-using tiny_transformer::Arm;
-using tiny_transformer::ArmOutcome;
-using tiny_transformer::chance_loss;
-using tiny_transformer::check_word;
-using tiny_transformer::kInf;
-using tiny_transformer::train_arms;
-using tiny_transformer::training_curve;
+using namespace tiny_transformer;  // the shared arm machinery (transformer_presets.hpp)
 
 constexpr double kSgdLr = 0.5, kSgdMomentum = 0.9, kAdamLr = 1e-2;
 constexpr double kThreshold = 2.0;
