@@ -324,7 +324,7 @@ TEST(LabConfig, DescribeListsLayersMemoryAndBounds) {
       << d;
   EXPECT_NE(d.find("optimizer_state " + std::to_string(x->bytes(MemoryKind::optimizer_state)) + " B"), std::string::npos)
       << d;
-  EXPECT_NE(d.find("lipschitz global"), std::string::npos) << d;
+  EXPECT_NE(d.find("lipschitz (global) global"), std::string::npos) << d;
   EXPECT_NE(d.find("optimizer: adamw lr 0.003, groups 2, decay weights only\n"), std::string::npos) << d;
   EXPECT_NE(d.find("schedule: cosine after linear warmup of 50 steps\n"), std::string::npos) << d;
   EXPECT_NE(d.find("clip: norm\n"), std::string::npos) << d;
