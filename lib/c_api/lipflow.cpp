@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "lipflow/core/kernels.hpp"
 #include "lipflow/lab/builder.hpp"
 #include "lipflow/lab/config.hpp"
 #include "lipflow/lab/experiment.hpp"
@@ -71,6 +72,7 @@ extern "C" {
 
 const char* lipflow_version(void) { return LIPFLOW_VERSION; }
 const char* lipflow_last_error(void) { return last_error.c_str(); }
+size_t lipflow_simd_lanes(void) { return kernels::simd_float_lanes(); }
 
 size_t lipflow_preset_count(void) {
   std::size_t n = 0;

@@ -58,6 +58,8 @@ typedef struct lipflow_result lipflow_result; /* series, summary and verdict (a 
 typedef void (*lipflow_progress_fn)(void* context, double fraction, const char* stage);
 
 const char* lipflow_version(void);
+/* Floats per SIMD register in the kernels of this build (1: the scalar build). */
+size_t lipflow_simd_lanes(void);
 /* The message of the last failed call on this thread ("" before any). */
 const char* lipflow_last_error(void);
 

@@ -51,6 +51,7 @@ int main(void) {
   float grid[8] = {0.0f, 0.0f, 1.0f, 0.5f, -1.0f, 0.5f, 2.0f, -0.5f}, out[8];
 
   CHECK(strlen(lipflow_version()) > 0);
+  CHECK(lipflow_simd_lanes() >= 1 && lipflow_simd_lanes() <= 16);
   /* presets */
   CHECK(lipflow_preset_count() >= 2);
   CHECK(strcmp(lipflow_preset_id(0), "E1") == 0);

@@ -8,6 +8,8 @@
 
 namespace lipflow {
 namespace kernels {
+
+std::size_t simd_float_lanes() noexcept { return simd::Vec<float>::size; }
 namespace {
 
 using std::ptrdiff_t;

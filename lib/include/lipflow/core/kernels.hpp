@@ -17,6 +17,10 @@
 namespace lipflow {
 namespace kernels {
 
+// Floats per SIMD register in this build of the kernels (1 for the scalar build: the Cortex-M path,
+// LIPFLOW_SIMD=scalar). O(1).
+std::size_t simd_float_lanes() noexcept;
+
 // ---------------------------------------------------------------- GEMM
 enum class Trans : std::uint8_t { no, yes };
 
