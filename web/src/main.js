@@ -1,7 +1,7 @@
 // The page: controls, the worker's messages, and the plots. The main thread never trains: it only
 // sends commands to the worker (src/worker.js) and draws what comes back, at most once per message.
-// document.body.dataset.state is 'loading', 'idle', 'running', 'paused', 'done' or 'error' (the browser
-// tests wait on it).
+// document.body.dataset.state is 'loading', 'idle', 'running', 'paused', 'done' or 'error', and
+// dataset.steps the steps done by the live run last reported (the browser tests wait on them).
 import './style.css';
 import { LinePlot, HeatmapPlot, colour } from './plots.js';
 import { arms, pick, claimSeries, gradientGrid, parseResult, splitName, toCsv } from './result.js';
@@ -57,6 +57,7 @@ function onWorkerMessage(msg) {
   switch (msg.type) {
     case 'ready': return onReady(msg);
     case 'live': {
+      document.body.dataset.steps = String(msg.steps);
       ui.progress.value = msg.total ? msg.steps / msg.total : 0;
       setStatus(`${msg.phase}: step ${msg.steps} of ${msg.total}, loss ${fmt(msg.loss)}`);
       ui.sps.textContent = msg.stepsPerSecond ? msg.stepsPerSecond.toFixed(0) : '–';
@@ -97,8 +98,8 @@ function onResult(msg) {
   setStatus(`${msg.kind === 'preset' ? `experiment ${msg.id}` : 'config run'} finished in ${msg.seconds.toFixed(1)} s`);
   showVerdict(r.verdict);
   show({ series: r.series, result: r, label: `${msg.id} (${state.quick ? 'quick' : 'full'}, seed ${state.seed})` });
-  setState('done');
   controls('idle');
+  whenDrawn(() => setState('done'));
 }
 
 function fail(message) {
@@ -142,6 +143,8 @@ function run() {
   readControls();
   ui.verdict.hidden = true;
   ui.progress.value = 0;
+  ui.sps.textContent = ui.memory.textContent = '–';
+  delete document.body.dataset.steps;
   setState('running');
   setStatus(`running ${state.preset}…`);
   controls('running');
@@ -223,6 +226,26 @@ function show(what) {
   render();
 }
 
+// Plot updates are queued and drawn one plot per task, so that no single task on the main thread
+// draws all of them (creating a uPlot chart costs tens of milliseconds); a newer update of a plot
+// replaces a queued one.
+const queued = new Map();
+let drawing = null;
+function schedule(name, draw) {
+  queued.set(name, draw);
+  drawing ??= setTimeout(drawOne, 0);
+}
+function drawOne() {
+  const [name, draw] = queued.entries().next().value;
+  queued.delete(name);
+  draw();
+  drawing = queued.size ? setTimeout(drawOne, 0) : null;
+  if (!drawing) for (const f of afterDraw.splice(0)) f();
+}
+/** Calls f once every queued plot update has been drawn (at once when none is queued). */
+const afterDraw = [];
+function whenDrawn(f) { if (drawing) afterDraw.push(f); else f(); }
+
 function render() {
   const series = shown.series;
   const armList = arms(series);
@@ -233,26 +256,28 @@ function render() {
   // test loss of every arm as points.
   const loss = series.filter((s) => /(^|\/)(train_loss|test_loss)$/.test(s.name) && s.x.length > 0)
     .map((s) => ({ label: label(s), x: s.x, y: s.y, colour: armColour(s.name), points: /test_loss$/.test(s.name) }));
-  plots.loss.update(loss);
+  schedule('loss', () => plots.loss.update(loss));
 
   const grad = pick(series, 'grad', state.arm);
   const grid = gradientGrid(grad.series);
-  plots.grad.update(grid, { title: `Per-layer gradient norm, log10 ||dL/dx||${grad.arm ? ` (${grad.arm})` : ''}` });
-  ui.gradScale.textContent = grid.layers.length
-    ? `layers: ${grid.layers.map((l, k) => `${k} = ${l}`).join(', ')}; colour from ${fmt(plots.grad.range()[0])} (dark) to ${fmt(plots.grad.range()[1])} (yellow)`
-    : '';
+  schedule('grad', () => {
+    plots.grad.update(grid, { title: `Per-layer gradient norm, log10 ||dL/dx||${grad.arm ? ` (${grad.arm})` : ''}` });
+    ui.gradScale.textContent = grid.layers.length
+      ? `layers: ${grid.layers.map((l, k) => `${k} = ${l}`).join(', ')}; colour from ${fmt(plots.grad.range()[0])} (dark) to ${fmt(plots.grad.range()[1])} (yellow)`
+      : '';
+  });
 
   const lip = pick(series, 'lipschitz', state.arm);
-  plots.lipschitz.update(lip.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
-    { title: `Lipschitz upper bound${lip.arm ? ` (${lip.arm})` : ''}` });
+  schedule('lipschitz', () => plots.lipschitz.update(lip.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
+    { title: `Lipschitz upper bound${lip.arm ? ` (${lip.arm})` : ''}` }));
 
   const ent = pick(series, 'entropy', state.arm);
-  plots.entropy.update(ent.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
-    { title: `Attention entropy per head${ent.arm ? ` (${ent.arm})` : ''}` });
+  schedule('entropy', () => plots.entropy.update(ent.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
+    { title: `Attention entropy per head${ent.arm ? ` (${ent.arm})` : ''}` }));
 
   const claim = claimSeries(series, state.arm);
-  plots.claim.update(claim.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y, points: s.x.length < 12 })),
-    { title: `The experiment's measurements${claim.arm ? ` (${claim.arm})` : ''}`, xLabel: claim.series[0]?.x_label || 'x' });
+  schedule('claim', () => plots.claim.update(claim.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y, points: s.x.length < 12 })),
+    { title: `The experiment's measurements${claim.arm ? ` (${claim.arm})` : ''}`, xLabel: claim.series[0]?.x_label || 'x' }));
 }
 
 // ---- start
