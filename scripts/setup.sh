@@ -11,6 +11,7 @@ packages=(
   libeigen3-dev libopenblas-dev               # benchmark peers
   emscripten binaryen                         # the wasm preset
   g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
+  chromium                                    # the browser lab's tests (driven by playwright-core)
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The tests: installs what is missing, then configures, builds and tests every preset (release,
-# debug-asan, scalar, wasm, aarch64) with CMake workflow presets. Exits non-zero if any fails.
+# debug-asan, scalar, wasm, aarch64) with CMake workflow presets, then the browser lab (it needs the
+# release and wasm builds): the page is built, the native and wasm loss curves are compared, and the page
+# is driven in Chromium (screenshots in build/web-artifacts/). Exits non-zero if any fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,23 @@ for p in "${presets[@]}"; do
     echo "==== preset $p FAILED after $(( $(date +%s) - t0 )) s"
   fi
 done
+
+# The browser lab, when the builds it needs passed.
+if [[ " ${failed[*]} " != *" release "* && " ${failed[*]} " != *" wasm "* ]]; then
+  t0=$(date +%s)
+  echo "==== browser lab"
+  if bash scripts/web-build.sh \
+     && node --no-experimental-fetch web/tests/parity.mjs build/wasm/wasm/lipflow.mjs build/release/cli/lipflow \
+     && node web/tests/browser.mjs build/release/cli/lipflow; then
+    passed=$((passed + 1))
+    echo "==== browser lab passed in $(( $(date +%s) - t0 )) s"
+  else
+    failed+=("web")
+    echo "==== browser lab FAILED after $(( $(date +%s) - t0 )) s"
+  fi
+else
+  failed+=("web (skipped: needs release and wasm)")
+fi
 echo "all presets took $(( $(date +%s) - start )) s"
 [ ${#failed[@]} -gt 0 ] && echo "failed presets: ${failed[*]}"
 echo "presets: ${passed} passed, ${#failed[@]} failed"
