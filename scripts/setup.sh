@@ -11,6 +11,7 @@ packages=(
   libeigen3-dev libopenblas-dev               # benchmark peers
   emscripten binaryen                         # the wasm preset
   g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
+  gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm  # the cortex-m4 preset
 )
 
 missing=()
