@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The tests: installs what is missing, then configures, builds and tests every preset (release,
-# debug-asan, scalar, wasm, aarch64) with CMake workflow presets. Exits non-zero if any fails.
+# debug-asan, scalar, wasm, aarch64, cortex-m4) with CMake workflow presets. Exits non-zero if any fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
-presets=(release debug-asan scalar wasm aarch64)
+presets=(release debug-asan scalar wasm aarch64 cortex-m4)
 passed=0
 failed=()
 start=$(date +%s)
