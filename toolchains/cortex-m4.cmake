@@ -9,6 +9,10 @@ set(CMAKE_CXX_COMPILER arm-none-eabi-g++)
 # No host program can be linked without a startup file and a linker script: try-compile a library.
 set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
 
+# The scalar kernels (LIPFLOW_SIMD=scalar) include no xsimd header: xsimd 8.1 has no architecture
+# for this core, and its headers compile on newlib only with -D_POSIX_C_SOURCE=200809L (for
+# posix_memalign), which code of your own that includes them must add.
+
 # Hard-float ABI with the single-precision FPU; no exceptions or RTTI anywhere; one section per
 # function and object so that the linker drops what the firmware does not call.
 set(_cpu "-mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard")
