@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The tests: installs what is missing, then configures, builds and tests every preset (release,
-# debug-asan, scalar, wasm, aarch64) with CMake workflow presets, then the browser lab (it needs the
-# release and wasm builds): the page is built, the native and wasm loss curves are compared, and the page
-# is driven in Chromium (screenshots in build/web-artifacts/). Exits non-zero if any fails.
+# debug-asan, scalar, wasm, aarch64, cortex-m4) with CMake workflow presets, then the browser lab (it
+# needs the release and wasm builds): the page is built, the native and wasm loss curves are compared,
+# and the page is driven in Chromium (screenshots in build/web-artifacts/). Exits non-zero if any fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
-presets=(release debug-asan scalar wasm aarch64)
+presets=(release debug-asan scalar wasm aarch64 cortex-m4)
 passed=0
 failed=()
 start=$(date +%s)
