@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "lipflow/lab/checkpoint.hpp"
 #include "lipflow/optim/schedule.hpp"
 
 namespace lipflow {
@@ -122,6 +123,7 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
   o.max_steps = static_cast<std::size_t>(t.steps);
   o.eval_every = static_cast<std::size_t>(t.eval_every);
   o.divergence_factor = t.divergence_factor;
+  o.nonfinite = t.nonfinite == "skip" ? NonfinitePolicy::skip : NonfinitePolicy::stop;
   o.sequential = &schedule;
   o.seed = t.seed;
   o.init_model = false;  // the Experiment initializes from the same seed
@@ -189,6 +191,55 @@ Status ConfigRun::run(TrainResult* result) noexcept {
   const Status st = trainer_.run(result);  // nothing left to train: the final evaluation
   harvest();
   return st;
+}
+
+ConfigError ConfigRun::save_checkpoint(const std::string& path) {
+  const std::string text = to_json_text(config());
+  const Status st = lab::save_checkpoint(path, trainer_, &text);
+  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  return ConfigError();
+}
+
+namespace {
+
+// The first line where two texts differ (empty when they are equal).
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  if (i == a.size() && i == b.size()) return std::string();
+  const std::size_t start = a.rfind('\n', i == 0 ? 0 : i - 1);
+  const std::size_t from = start == std::string::npos ? 0 : start + 1;
+  const std::size_t end = a.find('\n', i);
+  std::string line = a.substr(from, end == std::string::npos ? std::string::npos : end - from);
+  const std::size_t first = line.find_first_not_of(' ');
+  return first == std::string::npos ? line : line.substr(first);
+}
+
+}  // namespace
+
+ConfigError ConfigRun::load_checkpoint(const std::string& path) {
+  std::vector<unsigned char> bytes;
+  Status st = read_file(path, &bytes);
+  CheckpointView view;
+  if (st.ok()) st = view.parse(bytes.data(), bytes.size());
+  std::string saved;
+  if (st.ok()) st = check_checkpoint(view, trainer_, &saved);
+  // The saved config must be this run's (training.steps aside: a resumed run may go further). It is
+  // compared first when there is one: the field that differs says more than a size that differs.
+  if (!saved.empty()) {
+    ExperimentConfig theirs;
+    const ConfigError parsed = parse_config(saved, &theirs);
+    if (!parsed.ok()) return ConfigError{"checkpoint.config", path, "a saved config (" + parsed.message() + ")"};
+    theirs.training.steps = config().training.steps;
+    const std::string mine = to_json_text(config()), other = to_json_text(theirs);
+    if (mine != other)
+      return ConfigError{"checkpoint.config", first_difference(other, mine),
+                         "the run's own config: " + first_difference(mine, other)};
+  }
+  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  st = apply_checkpoint(view, trainer_);
+  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  return ConfigError();
 }
 
 EvalRecord ConfigRun::last_evaluation() const noexcept {
