@@ -11,6 +11,7 @@ packages=(
   libeigen3-dev libopenblas-dev               # benchmark peers
   emscripten binaryen                         # the wasm preset
   g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
+  clang-14 libclang-rt-14-dev                 # the fuzz preset (libFuzzer, ASan, UBSan)
 )
 
 missing=()

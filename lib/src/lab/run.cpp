@@ -50,6 +50,16 @@ ConfigError make_dataset(const ExperimentConfig& config, Dataset* out) {
   sizes.train = param(p, "train_samples");
   sizes.test = param(p, "test_samples");
   sizes.seed = config.training.seed;
+  // The samples live on the heap beside the planned buffer, so they count against the memory cap
+  // too (an upper bound: 4-byte features and targets, a token task's targets as long as its input).
+  const bool tokens = p.count("length") > 0;
+  const double per_sample = 4.0 * (tokens ? 2.0 * p.at("length")
+                                          : (d.name == "gaussian_mixture" ? p.at("dims") : d.name == "sine" ? 1.0 : 2.0) + 1.0);
+  const double data_bytes = per_sample * (static_cast<double>(sizes.train) + static_cast<double>(sizes.test));
+  if (data_bytes > static_cast<double>(config.memory_cap_bytes))
+    return ConfigError{"memory_cap_bytes", std::to_string(config.memory_cap_bytes),
+                       "at least the dataset's " + std::to_string(static_cast<unsigned long long>(data_bytes)) +
+                           " bytes (dataset.train_samples + test_samples)"};
   Status st;
   if (d.name == "two_spirals") {
     SpiralsOptions o;
@@ -115,6 +125,16 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
                  ">= the dataset's vocabulary (" + std::to_string(data_.classes()) + ")"};
 
   const TrainingConfig& t = config.training;
+  // The step, evaluation and monitor records are reserved up front: they count against the cap too.
+  const double steps = static_cast<double>(t.steps);
+  const double record_bytes =
+      steps * sizeof(StepRecord) + (steps / static_cast<double>(t.monitor.every) + 2) * sizeof(analysis::MonitorRecord) +
+      (t.eval_every > 0 ? steps / static_cast<double>(t.eval_every) + 2 : 2) * sizeof(EvalRecord);
+  if (record_bytes > static_cast<double>(config.memory_cap_bytes))
+    return ConfigError{"memory_cap_bytes", std::to_string(config.memory_cap_bytes),
+                       "at least the " + std::to_string(static_cast<unsigned long long>(record_bytes)) +
+                           " bytes of the records of training.steps (with training.monitor.every = " +
+                           std::to_string(t.monitor.every) + ")"};
   optim::SequentialSchedule schedule;
   e = make_schedule(config.schedule, &schedule);
   if (!e.ok()) return e;
