@@ -2,6 +2,9 @@
 // must be refused with a Status, leaving the run as it was, or accepted as a whole; never a crash,
 // leak or sanitizer report. The run is made once (a small BatchNorm MLP with NAdam).
 //
+// Each input is tried twice: as it is (mostly refused by a CRC), and with every section's CRC
+// recomputed, so that the mutations reach the section decoders and the checks against the model.
+//
 // With LIPFLOW_FUZZ_WRITE_SEED=<file> in the environment, the target first writes a valid checkpoint
 // of that run to <file> (how fuzz/corpus/checkpoint/valid.ckpt was made).
 #include <cstddef>
@@ -47,6 +50,44 @@ std::vector<float> weights(lipflow::lab::ConfigRun& run) {
   return w;
 }
 
+std::uint64_t load(const std::uint8_t* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+
+// The input with the CRC of every section that fits recomputed (the framing is left as it is).
+std::vector<std::uint8_t> with_fixed_crcs(const std::uint8_t* data, std::size_t size) {
+  std::vector<std::uint8_t> b(data, data + size);
+  if (size < lipflow::kCheckpointHeaderBytes) return b;
+  const std::uint64_t sections = load(b.data() + 12, 4);
+  std::size_t at = lipflow::kCheckpointHeaderBytes;
+  for (std::uint64_t i = 0; i < sections && i < lipflow::CheckpointView::kMaxSections; ++i) {
+    if (size - at < lipflow::kSectionOverheadBytes) break;
+    const std::uint64_t n = load(b.data() + at + 4, 8);
+    if (n > size - at - lipflow::kSectionOverheadBytes) break;
+    const std::uint32_t crc = lipflow::crc32(b.data() + at, 12 + n);
+    for (int k = 0; k < 4; ++k) b[at + 12 + n + k] = static_cast<std::uint8_t>(crc >> (8 * k));
+    at += lipflow::kSectionOverheadBytes + n;
+  }
+  return b;
+}
+
+void try_load(const std::uint8_t* data, std::size_t size) {
+  lipflow::lab::ConfigRun& run = *the_run();
+  const std::vector<float> before = weights(run);
+  std::string config;
+  const lipflow::Status st = lipflow::lab::read_checkpoint(data, size, run.trainer(), &config);
+  if (!st.ok()) {
+    const std::vector<float> after = weights(run);
+    if (std::memcmp(before.data(), after.data(), before.size() * sizeof(float)) != 0) std::abort();  // touched
+    return;
+  }
+  // Accepted: the run must still train (any weights a checkpoint may hold, NaN included).
+  lipflow::lab::TrainResult r;
+  (void)run.train(1, &r);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -58,17 +99,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  lipflow::lab::ConfigRun& run = *the_run();
-  const std::vector<float> before = weights(run);
-  std::string config;
-  const lipflow::Status st = lipflow::lab::read_checkpoint(data, size, run.trainer(), &config);
-  if (!st.ok()) {
-    const std::vector<float> after = weights(run);
-    if (std::memcmp(before.data(), after.data(), before.size() * sizeof(float)) != 0) std::abort();  // touched
-    return 0;
-  }
-  // Accepted: the run must still train (any weights a checkpoint may hold, NaN included).
-  lipflow::lab::TrainResult r;
-  (void)run.train(1, &r);
+  try_load(data, size);
+  const std::vector<std::uint8_t> fixed = with_fixed_crcs(data, size);
+  try_load(fixed.data(), fixed.size());
   return 0;
 }

@@ -287,3 +287,21 @@ TEST(Checkpoint, WrongModelIsAnError) {
   EXPECT_EQ(other->load_checkpoint(path).path, "checkpoint.config");
   std::remove(path.c_str());
 }
+
+// A run that stopped (here: completed) runs on from a checkpoint loaded into it.
+TEST(Checkpoint, LoadingIntoAStoppedRunResumesIt) {
+  const std::string text = config_text();
+  std::unique_ptr<ConfigRun> run = make_run(text);
+  TrainResult r;
+  ASSERT_TRUE(run->train(40, &r).ok());
+  const std::string path = temp_path("stopped");
+  ASSERT_TRUE(run->save_checkpoint(path).ok());
+  ASSERT_TRUE(run->train(100, &r).ok());
+  ASSERT_EQ(r.reason, StopReason::completed);
+  ASSERT_TRUE(run->load_checkpoint(path).ok());
+  EXPECT_FALSE(run->finished());
+  ASSERT_TRUE(run->train(60, &r).ok());
+  EXPECT_EQ(r.reason, StopReason::completed) << r.message;
+  EXPECT_EQ(r.steps_done, 100u);
+  std::remove(path.c_str());
+}

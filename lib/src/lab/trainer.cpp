@@ -542,6 +542,13 @@ Status Trainer::read_state(const Section& section, bool apply, std::uint64_t* sc
   result_.last_loss = last_loss;
   result_.watched_loss = watched;
   result_.step = static_cast<std::size_t>(taken);
+  // A loaded state runs on from there, even on a trainer that had stopped.
+  result_.reason = StopReason::none;
+  result_.status = Status();
+  result_.layer = -1;
+  result_.layer_kind = "";
+  result_.message[0] = '\0';
+  stopped_ = false;
   return Status::success();
 }
 

@@ -221,7 +221,8 @@ class Trainer {
   // step counts, the epoch order stream (its state at the start of the current epoch and now) and the
   // position in the epoch, the smoothed-loss watch. read_state() checks a payload against this
   // trainer (the train split's size, the batch size, the order stream replayed to the saved state)
-  // and with apply = true then takes it; with apply = false nothing changes. *schedule_step (when
+  // and with apply = true then takes it (a stopped trainer then runs on from the loaded state);
+  // with apply = false nothing changes. *schedule_step (when
   // not null) receives the saved schedule step (the optimizer's step count when it was saved).
   // Errors: not_bound before setup, corrupt_data, shape_mismatch naming the field. O(train split)
   // for the replay.
