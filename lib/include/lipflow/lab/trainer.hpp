@@ -102,7 +102,7 @@ struct TrainerHooks {
 struct TrainerOptions {
   std::size_t batch_size = 32;       // >= 1, <= the train split
   std::size_t eval_batch = 0;        // test batches (0: batch_size)
-  std::size_t max_steps = 1000;      // >= 1; also the capacity of the step records
+  std::size_t max_steps = 1000;      // >= 1 steps run (applied or skipped); also the capacity of the step records
   std::size_t max_epochs = 0;        // 0: no limit
   bool drop_last = false;            // skip an epoch's last partial batch
   std::size_t eval_every = 0;        // steps between evaluations (0: only at the end of run())
@@ -132,7 +132,7 @@ struct TrainerOptions {
 
 struct TrainResult {
   StopReason reason = StopReason::none;
-  std::size_t step = 0;        // the step that stopped training (0-based), or the steps completed
+  std::size_t step = 0;        // the step that stopped training (0-based), or the steps run (steps_taken)
   std::size_t steps_done = 0;  // steps whose update was applied
   std::size_t steps_taken = 0; // steps run: steps_done plus the skipped ones
   std::size_t skipped_steps = 0;  // nonfinite = skip: steps whose update was skipped
