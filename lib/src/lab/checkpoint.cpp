@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 #include "lipflow/optim/checkpoint.hpp"
@@ -119,7 +120,9 @@ Status write_file_atomically(const std::string& path, Producer produce, void* co
   FileSink sink(f);
   Status st = produce(context, sink);
   if (st.ok() && std::fflush(f) != 0) st = Status(Code::io_error, "checkpoint file: flush");
-  if (st.ok() && ::fsync(::fileno(f)) != 0) st = Status(Code::io_error, "checkpoint file: fsync");
+  // A file system that cannot sync (EINVAL, ENOSYS: some virtual ones, as a browser's) is not an error.
+  if (st.ok() && ::fsync(::fileno(f)) != 0 && errno != EINVAL && errno != ENOSYS)
+    st = Status(Code::io_error, "checkpoint file: fsync");
   if (std::fclose(f) != 0 && st.ok()) st = Status(Code::io_error, "checkpoint file: close");
   if (st.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) st = Status(Code::io_error, "checkpoint file: rename");
   if (!st.ok()) std::remove(tmp.c_str());
