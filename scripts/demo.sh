@@ -1,24 +1,11 @@
 #!/usr/bin/env bash
-# The main job, until the browser lab takes over: builds the lab's `lipflow` command and runs every
-# experiment preset in its quick form, each printing its summary table and its verdict on the paper's
-# claim; the results (result.json and one CSV per series) go to build/release/demo/<preset>/.
-# `bench/run.sh` runs the benchmarks.
+# The main command: the browser lab. Installs what is missing, builds the WebAssembly module and the
+# page, and serves it on http://127.0.0.1:<port> (8080, or the next free port; PORT=N to choose) until
+# stopped with Ctrl-C. Everything then runs in the browser; no network access is needed.
+# scripts/presets.sh runs every experiment natively instead; bench/run.sh runs the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-cmake --preset release >/dev/null
-cmake --build --preset release --target lipflow_cli
-
-lipflow=build/release/cli/lipflow
-out=build/release/demo
-"$lipflow" list
-failed=0
-for id in $("$lipflow" list | cut -d' ' -f1); do
-  echo
-  echo "=== $id (quick) ==="
-  "$lipflow" run "$id" --quick --out "$out/$id" || failed=$((failed + 1))
-done
-echo
-echo "results in $out; full-size runs: $lipflow run <id> --out DIR"
-exit $((failed > 0))
+bash scripts/web-build.sh
+exec node web/scripts/serve.mjs --port "${PORT:-8080}"

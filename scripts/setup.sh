@@ -11,6 +11,8 @@ packages=(
   libeigen3-dev libopenblas-dev               # benchmark peers
   emscripten binaryen                         # the wasm preset
   g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
+  gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm  # the cortex-m4 preset
+  chromium                                    # the browser lab's tests (driven by playwright-core)
   clang-14 libclang-rt-14-dev                 # the fuzz preset (libFuzzer, ASan, UBSan)
 )
 
@@ -26,6 +28,13 @@ echo "setup: installing ${missing[*]}"
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# apt's chatter (debconf notes included) is shown only when a step fails.
+for step in "update -qq" "install -y -qq --no-install-recommends ${missing[*]}"; do
+  # shellcheck disable=SC2086  # the step is a word list on purpose
+  if ! log=$($sudo apt-get $step 2>&1); then
+    echo "$log" >&2
+    echo "setup: apt-get ${step%% *} failed" >&2
+    exit 1
+  fi
+done
 echo "setup: done"

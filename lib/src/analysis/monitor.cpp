@@ -1,18 +1,21 @@
 #include "lipflow/analysis/monitor.hpp"
 
-#include <chrono>
 #include <new>
+#if !LIPFLOW_NO_CLOCK
+#include <chrono>
+#endif
 
 namespace lipflow {
 namespace analysis {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double micros_since(Clock::time_point t0) noexcept {
-  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+#if !LIPFLOW_NO_CLOCK
+double steady_us() noexcept {
+  using namespace std::chrono;
+  return duration<double, std::micro>(steady_clock::now().time_since_epoch()).count();
 }
+#endif
 
 std::size_t bit_index(std::uint32_t bit) noexcept {
   std::size_t i = 0;
@@ -29,6 +32,14 @@ LipschitzFactor factor(const nn::Lipschitz& l) noexcept {
 }
 
 }  // namespace
+
+MonitorClock monitor_steady_clock() noexcept {
+#if LIPFLOW_NO_CLOCK
+  return nullptr;
+#else
+  return steady_us;
+#endif
+}
 
 template <class T>
 Status Monitor<T>::add_extension(const MonitorExtension& extension, std::size_t* index) noexcept {
@@ -51,6 +62,7 @@ Status Monitor<T>::plan(nn::Model<T>& model, MemoryPlan& plan, const MonitorOpti
   LIPFLOW_TRY(ring_.plan(plan, "monitor.records", MemoryKind::scratch, o.capacity));
   model_ = &model;
   options_ = o;
+  clock_ = o.clock != nullptr ? o.clock : monitor_steady_clock();
   planned_ = true;
   return Status::success();
 }
@@ -82,17 +94,17 @@ Status Monitor<T>::on_step(std::size_t step, std::size_t batch, bool* recorded) 
     return Status(Code::invalid_argument, "monitor.on_step: batch", (long long)batch,
                   (long long)model_->layer(0)->max_batch());
   if (due(step)) {
-    const Clock::time_point start = Clock::now();
+    const double start = now_us();
     MonitorRecord& rec = ring_.data[head_];
     new (&rec) MonitorRecord();  // reset in place (the record is too large for a stack temporary)
     rec.step = step;
     rec.batch = batch;
     GradientFlowReport& r = rec.flow;
     // Runs one estimator, timed, and marks it in rec.ran.
-    auto timed = [&rec](std::uint32_t bit, auto&& run) -> Status {
-      const Clock::time_point t0 = Clock::now();
+    auto timed = [this, &rec](std::uint32_t bit, auto&& run) -> Status {
+      const double t0 = now_us();
       LIPFLOW_TRY(run());
-      rec.cost_us[bit_index(bit)] += micros_since(t0);
+      rec.cost_us[bit_index(bit)] += now_us() - t0;
       rec.ran |= bit;
       return Status::success();
     };
@@ -126,16 +138,16 @@ Status Monitor<T>::on_step(std::size_t step, std::size_t batch, bool* recorded) 
         return x.run(x.context, step, batch, rec.extension[e], kMonitorExtensionValues, &rec.extension_count[e]);
       }));
     }
-    rec.total_us = micros_since(start);
+    rec.total_us = now_us() - start;
     head_ = (head_ + 1) % options_.capacity;
     if (held_ < options_.capacity) ++held_;
     ++appended_;
     if (recorded != nullptr) *recorded = true;
   }
   if (wants(kMonitorUpdateRatios) && due(step + 1)) {
-    const Clock::time_point t0 = Clock::now();
+    const double t0 = now_us();
     LIPFLOW_TRY(flow_.before_step());
-    snapshot_us_ = micros_since(t0);
+    snapshot_us_ = now_us() - t0;
     snapshot_step_ = step;
     has_snapshot_ = true;
   }

@@ -87,7 +87,8 @@ Status put_f32s(ByteSink& sink, const float* v, std::size_t n) noexcept {
 }
 
 Status put_string(ByteSink& sink, const char* s, std::size_t n) noexcept {
-  if (n > 0xFFFFFFFFu) return Status(Code::invalid_argument, "checkpoint: string bytes", static_cast<long long>(n));
+  if (n != static_cast<std::uint32_t>(n))  // more than a u32 length can say (64-bit hosts only)
+    return Status(Code::invalid_argument, "checkpoint: string bytes", static_cast<long long>(n));
   if (s == nullptr && n > 0) return Status(Code::null_pointer, "checkpoint: string");
   LIPFLOW_TRY(put_u32(sink, static_cast<std::uint32_t>(n)));
   return n > 0 ? sink.write(s, n) : Status::success();

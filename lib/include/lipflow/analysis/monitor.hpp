@@ -20,8 +20,10 @@
 // Estimators (a bit set, MonitorEstimator): the gradient-flow parts of GradientFlow (gradient norms,
 // update ratios, vanishing/exploding flags, normalization input std, attention entropy, Jacobian
 // products) and the model's Lipschitz bound by composition (Model::lipschitz: global and local, per
-// layer). Each is timed with std::chrono::steady_clock; cost_us[bit index] is its wall time in
-// microseconds, total_us the whole tick.
+// layer). Each is timed by the options' clock (std::chrono::steady_clock unless another is given);
+// cost_us[bit index] is its wall time in microseconds, total_us the whole tick. A library built
+// without a clock (LIPFLOW_STEADY_CLOCK off, the default on bare metal) records costs of 0 unless the
+// caller passes one, e.g. a cycle counter scaled to microseconds.
 //
 // Extension point: estimators that live elsewhere (the explicit Jacobian, the spectral norm of the
 // Model's Jacobian, the measured lower bound) are attached with add_extension() before plan(): a
@@ -88,11 +90,19 @@ struct MonitorRecord {
   double extension[kMonitorMaxExtensions][kMonitorExtensionValues] = {};
 };
 
+// Microseconds since any fixed origin, never decreasing. Called twice per estimator on a due step.
+using MonitorClock = double (*)() noexcept;
+
+// The library's own clock: std::chrono::steady_clock in microseconds, or null when the library was
+// built without a clock (then costs are 0 unless MonitorOptions::clock is set).
+MonitorClock monitor_steady_clock() noexcept;
+
 struct MonitorOptions {
   std::size_t every = 10;       // k >= 1: a step s is due when s % k == 0
   std::size_t capacity = 64;    // records kept (the oldest is overwritten), >= 1
   std::uint32_t estimators = kMonitorAll;
   GradientFlowOptions flow;
+  MonitorClock clock = nullptr; // times the estimators; null: monitor_steady_clock()
 };
 
 template <class T>
@@ -131,9 +141,11 @@ class Monitor {
 
  private:
   bool wants(std::uint32_t bit) const noexcept { return (options_.estimators & bit) != 0; }
+  double now_us() const noexcept { return clock_ != nullptr ? clock_() : 0.0; }
 
   nn::Model<T>* model_ = nullptr;
   MonitorOptions options_;
+  MonitorClock clock_ = nullptr;
   GradientFlow<T> flow_;
   MonitorExtension extensions_[kMonitorMaxExtensions];
   std::size_t ext_count_ = 0;
