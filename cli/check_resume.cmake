@@ -1,6 +1,6 @@
 # cmake -DTOOL=<path> -DCONFIG=<config.json> -DOUT=<dir> -P check_resume.cmake: trains the config with a
 # checkpoint every 300 steps, then resumes a second run from that checkpoint: both exit 0 and end with
-# the same training and test losses (the summary row of result.json), bit for bit.
+# the same training and test losses and Lipschitz bound (the summary row of result.json), bit for bit.
 file(REMOVE_RECURSE ${OUT})
 file(MAKE_DIRECTORY ${OUT})
 set(ck ${OUT}/run.ckpt)
@@ -19,7 +19,7 @@ if(NOT rc EQUAL 0)
 endif()
 file(READ ${OUT}/whole/result.json a)
 file(READ ${OUT}/resumed/result.json b)
-foreach(column 0 1 2)  # steps, train_loss, test_loss
+foreach(column 0 1 2 4)  # steps, train_loss, test_loss, lipschitz_global
   string(JSON x GET "${a}" summary 0 values ${column})
   string(JSON y GET "${b}" summary 0 values ${column})
   if(NOT x STREQUAL y)

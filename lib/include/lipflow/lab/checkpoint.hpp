@@ -2,7 +2,8 @@
 // (docs/checkpoints.md).
 //
 // A checkpoint of a Trainer holds, after the header (core/serialize.hpp): PARM (the model's
-// parameters), BUFS (its persistent buffers: BatchNorm running statistics), OPTM (the optimizer's
+// parameters), BUFS (its persistent buffers: BatchNorm running statistics, the bounds' power-iteration
+// vectors), OPTM (the optimizer's
 // state buffers, step count, per-group rates), TRNR (the trainer's step counts, epoch order stream and
 // position, smoothed-loss watch; Trainer::write_state) and, for a ConfigRun, CONF (the config's JSON
 // text). Loading checks every section against the live objects before it changes any of them, so a
@@ -10,7 +11,7 @@
 // the optimizer and the trainer as they were. Saving a file writes `<path>.tmp`, flushes it to disk
 // and renames it over `<path>`: an interrupted or failed save never destroys the previous checkpoint.
 //
-// What is not saved: the Monitor's warm-start vectors and its records, the Trainer's step and
+// What is not saved: the Monitor's own warm-start vectors and its records, the Trainer's step and
 // evaluation records (a resumed run records from where it resumed on). Training itself (losses,
 // weights, optimizer state, evaluations) continues bit for bit as the uninterrupted run would.
 #pragma once

@@ -168,12 +168,7 @@ class BatchNorm final : public Module<T> {
   // running_mean, then running_var (channels entries each).
   std::size_t buffer_count() const noexcept override { return 2; }
   Param<T> buffer(std::size_t i) const noexcept override {
-    Param<T> p;
-    p.name = i == 0 ? "batch_norm.running_mean" : "batch_norm.running_var";
-    p.value = i == 0 ? running_mean_.data : running_var_.data;
-    p.size = p.rows = channels_;
-    p.cols = 1;
-    return p;
+    return i == 0 ? buffer_param("batch_norm.running_mean", running_mean_) : buffer_param("batch_norm.running_var", running_var_);
   }
   void set_training(bool training) noexcept override { training_ = training; }
 

@@ -4,7 +4,8 @@
 //
 //   PARM  u32 count, then per parameter in nn::visit_params order: u64 size, size f32 values
 //   BUFS  u32 count, then per persistent buffer (Module::buffer, nn::visit_buffers order): u64 size,
-//         size f32 values (BatchNorm's running statistics, a spectral norm's u and v)
+//         size f32 values (BatchNorm's running statistics, a spectral norm's u and v, the power-iteration
+//         vectors of Linear, Conv2d and attention bounds)
 //   OPTM  string name, u64 step count, u32 groups then per group f64 lr, initial_lr, weight_decay,
 //         u32 slots then per slot u64 state size and its f32 state, u32 scalars then f64 each
 //
