@@ -8,6 +8,9 @@
 //       verdict on stdout; with --out, DIR/result.json and one CSV per series (DIR is created).
 //       A config file is validated, built and trained (--seed replaces training.seed; --quick is for
 //       presets only): its verdict is "the run completes" (no non-finite value, no divergence).
+//       Config runs only: --checkpoint FILE --checkpoint-every N saves a checkpoint to FILE every N
+//       steps (atomically: FILE.tmp, then renamed); --resume FILE continues from a checkpoint of the
+//       same config (the series then start where it resumed).
 //
 // Exit codes: 0 success, 1 the run completed but its claim does not hold (a config run that stopped
 // early), 2 invalid input (unknown command, preset or flag, missing file, bad JSON or config, bad
@@ -40,6 +43,7 @@ const char kUsage[] =
     "usage: lipflow list\n"
     "       lipflow describe <preset|config.json>\n"
     "       lipflow run <preset|config.json> [--quick] [--out DIR] [--seed N]\n"
+    "                   [--checkpoint FILE --checkpoint-every N] [--resume FILE]   (config runs)\n"
     "exit codes: 0 ok, 1 claim does not hold (a config run stopped early), 2 invalid input, 4 failure\n";
 
 int invalid(const std::string& why) {
@@ -201,8 +205,14 @@ std::string file_name(const std::string& name) {
 
 // Trains a config file (see the header): progress by slices of 1% of the steps, then the series, a
 // summary row and the "run completes" verdict in *result. Returns kOk or an exit code.
-int run_config(const std::string& path, bool seed_given, std::uint64_t seed, const lab::Progress& progress,
-               lab::Result* result) {
+// Where and how often a config run saves checkpoints, and the one it resumes from (empty: none).
+struct CheckpointFlags {
+  std::string path, resume;
+  std::uint64_t every = 0;
+};
+
+int run_config(const std::string& path, bool seed_given, std::uint64_t seed, const CheckpointFlags& ck,
+               const lab::Progress& progress, lab::Result* result) {
   lab::ExperimentConfig config;
   int rc = load_config(path, &config);
   if (rc != kOk) return rc;
@@ -210,13 +220,27 @@ int run_config(const std::string& path, bool seed_given, std::uint64_t seed, con
   std::unique_ptr<lab::ConfigRun> run;
   const lab::ConfigError e = lab::ConfigRun::create(config, &run);
   if (!e.ok()) return invalid("config '" + path + "' cannot be built: " + e.message());
+  if (!ck.resume.empty()) {
+    const lab::ConfigError le = run->load_checkpoint(ck.resume);
+    if (!le.ok()) return invalid("cannot resume '" + path + "': " + le.message());
+  }
   const std::size_t steps = static_cast<std::size_t>(config.training.steps);
   const std::size_t slice = steps / 100 > 0 ? steps / 100 : 1;
   lab::TrainResult tr;
   Status st;
   while (st.ok() && !run->finished()) {
-    st = run->train(slice, &tr);
-    progress(static_cast<double>(tr.steps_done) / static_cast<double>(steps), "training");
+    std::size_t n = slice;
+    const std::size_t taken = run->trainer().result().steps_taken;
+    if (ck.every > 0 && ck.every - taken % ck.every < n) n = static_cast<std::size_t>(ck.every - taken % ck.every);
+    st = run->train(n, &tr);
+    progress(static_cast<double>(tr.steps_taken) / static_cast<double>(steps), "training");
+    if (st.ok() && ck.every > 0 && tr.steps_taken % ck.every == 0 && tr.steps_taken > taken) {
+      const lab::ConfigError se = run->save_checkpoint(ck.path);
+      if (!se.ok()) {
+        std::fprintf(stderr, "lipflow: %s\n", se.message().c_str());
+        return kFailure;
+      }
+    }
   }
   if (st.ok()) st = run->run(&tr);  // the final evaluation
   if (static_cast<const ProgressState*>(progress.context)->terminal) std::fprintf(stderr, "\n");
@@ -249,10 +273,21 @@ int cmd_run(const std::vector<std::string>& args) {
   bool quick = false;
   std::uint64_t seed = 1;
   bool seed_given = false;
+  CheckpointFlags ck;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--quick") {
       quick = true;
+    } else if (a == "--checkpoint" || a == "--resume" || a == "--checkpoint-every") {
+      if (i + 1 >= args.size() || args[i + 1].empty()) return invalid("run: " + a + " needs a value");
+      const std::string& v = args[++i];
+      if (a == "--checkpoint") {
+        ck.path = v;
+      } else if (a == "--resume") {
+        ck.resume = v;
+      } else if (!parse_seed(v, &ck.every) || ck.every == 0) {
+        return invalid("run: --checkpoint-every '" + v + "' is not an integer in [1, " + std::to_string(lab::kMaxCount) + "]");
+      }
     } else if (a == "--out" || a == "--seed") {
       if (i + 1 >= args.size()) return invalid("run: " + a + " needs a value");
       const std::string& v = args[++i];
@@ -273,6 +308,7 @@ int cmd_run(const std::vector<std::string>& args) {
     }
   }
   if (target.empty()) return invalid("run: missing <preset|config.json>");
+  if ((ck.every > 0) != !ck.path.empty()) return invalid("run: --checkpoint and --checkpoint-every go together");
   const lab::Preset* preset = nullptr;
   int rc = resolve(target, &preset);
   if (rc != kOk) return rc;
@@ -284,9 +320,10 @@ int cmd_run(const std::vector<std::string>& args) {
   progress.report = draw_progress;
   if (preset == nullptr) {
     if (quick) return invalid("run: --quick applies to presets only (set training.steps in the config)");
-    rc = run_config(target, seed_given, seed, progress, &result);
+    rc = run_config(target, seed_given, seed, ck, progress, &result);
     if (rc != kOk) return rc;
   } else {
+    if (!ck.path.empty() || !ck.resume.empty()) return invalid("run: checkpoints apply to config runs only");
     const Status st = lab::run_preset(*preset, quick ? lab::RunSize::quick : lab::RunSize::full, seed, progress, &result);
     if (progress_state.terminal) std::fprintf(stderr, "\n");
     if (!st.ok()) {

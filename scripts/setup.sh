@@ -13,6 +13,7 @@ packages=(
   g++-aarch64-linux-gnu qemu-user             # the aarch64 preset
   gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm  # the cortex-m4 preset
   chromium                                    # the browser lab's tests (driven by playwright-core)
+  clang-14 libclang-rt-14-dev                 # the fuzz preset (libFuzzer, ASan, UBSan)
 )
 
 missing=()

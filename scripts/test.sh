@@ -2,7 +2,8 @@
 # The tests: installs what is missing, then configures, builds and tests every preset (release,
 # debug-asan, scalar, wasm, aarch64, cortex-m4) with CMake workflow presets, then the browser lab (it
 # needs the release and wasm builds): the page is built, the native and wasm loss curves are compared,
-# and the page is driven in Chromium (screenshots in build/web-artifacts/). Exits non-zero if any fails.
+# and the page is driven in Chromium (screenshots in build/web-artifacts/). Then each libFuzzer
+# target runs for LIPFLOW_FUZZ_SECONDS seconds (default 25; scripts/fuzz.sh). Exits non-zero if any fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,16 @@ if [[ " ${failed[*]} " != *" release "* && " ${failed[*]} " != *" wasm "* ]]; th
   fi
 else
   failed+=("web (skipped: needs release and wasm)")
+fi
+
+t0=$(date +%s)
+echo "==== fuzz"
+if bash scripts/fuzz.sh "${LIPFLOW_FUZZ_SECONDS:-25}"; then
+  passed=$((passed + 1))
+  echo "==== fuzz passed in $(( $(date +%s) - t0 )) s"
+else
+  failed+=(fuzz)
+  echo "==== fuzz FAILED after $(( $(date +%s) - t0 )) s"
 fi
 echo "all presets took $(( $(date +%s) - start )) s"
 [ ${#failed[@]} -gt 0 ] && echo "failed presets: ${failed[*]}"

@@ -19,7 +19,7 @@ TEST(Status, DefaultIsOk) {
 
 TEST(Status, EveryCodeHasItsOwnMessage) {
   std::set<std::string> seen;
-  for (int c = 0; c <= static_cast<int>(Code::capacity_exceeded); ++c) {
+  for (int c = 0; c <= static_cast<int>(lipflow::kLastCode); ++c) {
     const char* m = lipflow::code_message(static_cast<Code>(c));
     ASSERT_NE(m, nullptr);
     EXPECT_GT(std::strlen(m), 0u);

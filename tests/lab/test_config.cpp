@@ -396,3 +396,18 @@ TEST(LabConfig, DamagedTextNeverCrashes) {
   }
   EXPECT_GT(errors, 100u);
 }
+
+// training.nonfinite: "stop" by default, "skip" kept through to_json_text, anything else named.
+TEST(LabConfig, NonfinitePolicy) {
+  ExperimentConfig c;
+  ASSERT_TRUE(parse_config(kBase, &c).ok());
+  EXPECT_EQ(c.training.nonfinite, "stop");
+  ASSERT_TRUE(parse_config(base_with("\"seed\": 5", "\"seed\": 5, \"nonfinite\": \"skip\""), &c).ok());
+  EXPECT_EQ(c.training.nonfinite, "skip");
+  ExperimentConfig again;
+  ASSERT_TRUE(parse_config(to_json_text(c), &again).ok());
+  EXPECT_EQ(again.training.nonfinite, "skip");
+  EXPECT_TRUE(again == c);
+  expect_error(base_with("\"seed\": 5", "\"seed\": 5, \"nonfinite\": \"ignore\""), "training.nonfinite", "\"ignore\"",
+               "one of: stop, skip");
+}

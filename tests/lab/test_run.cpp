@@ -131,6 +131,19 @@ TEST(ConfigRun, ErrorsNameTheField) {
   e = ConfigRun::create(c, &run);
   EXPECT_EQ(e.path, "memory_cap_bytes") << e.message();
   EXPECT_FALSE(run);
+
+  // The dataset and the records live beside the planned buffer: they count against the cap too, so
+  // that no config can ask for more heap than its cap (found by fuzzing the C API).
+  ASSERT_TRUE(mlp_config(m, &c).ok());
+  c.dataset.params["train_samples"] = 2000000000;
+  e = ConfigRun::create(c, &run);
+  EXPECT_EQ(e.path, "memory_cap_bytes") << e.message();
+  EXPECT_NE(e.allowed.find("dataset"), std::string::npos) << e.message();
+  ASSERT_TRUE(mlp_config(m, &c).ok());
+  c.training.steps = 1000000000000ull;
+  e = ConfigRun::create(c, &run);
+  EXPECT_EQ(e.path, "memory_cap_bytes") << e.message();
+  EXPECT_NE(e.allowed.find("training.steps"), std::string::npos) << e.message();
 }
 
 // The token tasks that need attention (every position reads another one): a 2-block Pre-LN

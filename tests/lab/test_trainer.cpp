@@ -220,6 +220,45 @@ TEST(Trainer, StopsOnNaNLoss) {
   EXPECT_EQ(tr.steps().size(), r.step);
 }
 
+// nonfinite = skip: the batch holding the NaN sample (one per epoch) is skipped, its step changes no
+// weight and no optimizer state, is counted, and training goes on to max_steps.
+TEST(Trainer, SkipsNaNLossSteps) {
+  Dataset data = spirals(64, 32);
+  data.mutable_features(Split::train)[2 * 5 + 1] = std::nanf("");  // sample 5
+  Mlp mlp(2);
+  ASSERT_TRUE(mlp.build().ok());
+  optim::Adam<float> adam(adam_lr(1e-2));
+  TrainerOptions o;
+  o.batch_size = 16;
+  o.max_steps = 20;  // 5 epochs of 4 batches
+  o.nonfinite = NonfinitePolicy::skip;
+  Trainer tr;
+  ASSERT_TRUE(tr.setup(mlp.model, adam, data, o).ok());
+  TrainResult r;
+  for (std::size_t s = 0; s < 20; ++s) {
+    const std::vector<float> before(mlp.l1.weight(), mlp.l1.weight() + 64);
+    const std::size_t skipped = tr.result().skipped_steps, t = adam.step_count();
+    ASSERT_TRUE(tr.train(1, &r).ok()) << r.message;
+    if (r.skipped_steps > skipped) {
+      EXPECT_EQ(std::memcmp(before.data(), mlp.l1.weight(), 64 * sizeof(float)), 0) << "step " << s;
+      EXPECT_EQ(adam.step_count(), t);
+      std::size_t count = 0;
+      const std::uint32_t* idx = tr.last_batch_indices(&count);
+      EXPECT_NE(std::find(idx, idx + count, 5u), idx + count);
+    } else {
+      EXPECT_EQ(adam.step_count(), t + 1);
+    }
+  }
+  EXPECT_EQ(r.reason, StopReason::completed) << r.message;
+  EXPECT_EQ(r.skipped_steps, 5u);
+  EXPECT_EQ(r.steps_done, 15u);
+  EXPECT_EQ(r.steps_taken, 20u);
+  EXPECT_STREQ(r.layer_kind, "loss");
+  EXPECT_EQ(tr.steps().size(), 15u);
+  for (const StepRecord& rec : tr.steps()) EXPECT_TRUE(std::isfinite(rec.loss));
+  EXPECT_STREQ(r.message, "completed 20 steps (5 epochs; 5 non-finite steps skipped)");
+}
+
 TEST(Trainer, StopsOnDivergence) {
   SineOptions so;
   so.sizes = {256, 64, 5};
@@ -315,6 +354,42 @@ TEST(Trainer, NamesTheFirstNonFiniteGradientLayer) {
   EXPECT_EQ(r.layer, 0);
   EXPECT_STREQ(r.layer_kind, "linear");
   EXPECT_STREQ(r.message, "non-finite gradient at step 0 in layer 0 (linear)");
+}
+
+// The same overflow with nonfinite = skip: every step is skipped (naming layer 0), no weight changes.
+TEST(Trainer, SkipsNonFiniteGradientSteps) {
+  MixtureOptions mo;
+  mo.sizes = {64, 32, 1};
+  mo.classes = 2;
+  Dataset data;
+  ASSERT_TRUE(Dataset::gaussian_mixture(mo, &data).ok());
+  for (std::size_t i = 0; i < 64 * 2; ++i) data.mutable_features(Split::train)[i] *= 1e30f;
+  nn::Linear<float> l0(8), l2(2);
+  nn::Activation<float> relu({A::relu});
+  nn::Model<float> model;
+  for (nn::Module<float>* m : {static_cast<nn::Module<float>*>(&l0), static_cast<nn::Module<float>*>(&relu),
+                               static_cast<nn::Module<float>*>(&l2)})
+    ASSERT_TRUE(model.add(m).ok());
+  optim::Adam<float> adam(adam_lr(1e-3));
+  TrainerOptions o;
+  o.batch_size = 32;
+  o.max_steps = 6;
+  o.nonfinite = NonfinitePolicy::skip;
+  Trainer tr;
+  ASSERT_TRUE(tr.setup(model, adam, data, o).ok());
+  for (std::size_t i = 0; i < 8 * 2; ++i) l0.weight()[i] *= 1e-30f;
+  for (std::size_t i = 0; i < 2 * 8; ++i) l2.weight()[i] *= 1e10f;
+  const std::vector<float> w0(l0.weight(), l0.weight() + 16), w2(l2.weight(), l2.weight() + 16);
+  TrainResult r;
+  ASSERT_TRUE(tr.run(&r).ok());
+  EXPECT_EQ(r.reason, StopReason::completed) << r.message;
+  EXPECT_EQ(r.skipped_steps, 6u);
+  EXPECT_EQ(r.steps_done, 0u);
+  EXPECT_EQ(r.layer, 0);
+  EXPECT_STREQ(r.layer_kind, "linear");
+  EXPECT_EQ(adam.step_count(), 0u);
+  EXPECT_EQ(std::memcmp(w0.data(), l0.weight(), sizeof(float) * 16), 0);
+  EXPECT_EQ(std::memcmp(w2.data(), l2.weight(), sizeof(float) * 16), 0);
 }
 
 TEST(Trainer, CheckpointMonitorAndScheduleAtTheirSteps) {

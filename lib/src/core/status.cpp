@@ -17,6 +17,9 @@ const char* code_message(Code code) noexcept {
     case Code::plan_sealed: return "memory plan sealed by bind";
     case Code::out_of_range: return "out of range";
     case Code::capacity_exceeded: return "capacity exceeded";
+    case Code::corrupt_data: return "corrupt or truncated data";
+    case Code::version_mismatch: return "unsupported format version";
+    case Code::io_error: return "read or write failed";
   }
   return "unknown status code";
 }

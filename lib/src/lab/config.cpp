@@ -367,6 +367,7 @@ const std::vector<std::string> kVariantNames = {"dot_product", "cosine", "l2_dis
 const std::vector<std::string> kPlacementNames = {"pre_ln", "post_ln"};
 const std::vector<std::string> kBlockNorms = {"layer_norm", "rms_norm", "center_norm"};
 const std::vector<std::string> kClipKinds = {"none", "norm", "value", "agc"};
+const std::vector<std::string> kNonfiniteNames = {"stop", "skip"};
 const std::vector<std::string> kNormNames = {"l1", "l2", "linf"};
 const std::vector<std::string> kEstimatorNames = {"gradient_norms", "update_ratios",     "flags",    "norm_input_std",
                                                   "attention_entropy", "jacobian_products", "lipschitz"};
@@ -947,6 +948,9 @@ bool read_training(const json& v, TrainingConfig* c, ConfigError* e) {
       !o.u64("eval_every", &c->eval_every, 0, kMaxCount) ||
       !o.real("divergence_factor", &c->divergence_factor, 1, kInf, true, true))
     return false;
+  std::size_t policy = c->nonfinite == "skip" ? 1 : 0;
+  if (!o.choice("nonfinite", kNonfiniteNames, &policy)) return false;
+  c->nonfinite = kNonfiniteNames[policy];
   if (const json* m = o.get("monitor")) {
     Obj mo(*m, "training.monitor", e);
     if (!mo.is_object() || !mo.size("every", &c->monitor.every, 1, kMaxCount)) return false;
@@ -1110,7 +1114,7 @@ bool operator==(const ExperimentConfig& a, const ExperimentConfig& b) noexcept {
                     c.clipping == d.clipping && c.eps == d.eps;
   const TrainingConfig &t = a.training, &u = b.training;
   const bool training = t.steps == u.steps && t.batch_size == u.batch_size && t.seed == u.seed &&
-                        t.eval_every == u.eval_every && t.divergence_factor == u.divergence_factor &&
+                        t.eval_every == u.eval_every && t.divergence_factor == u.divergence_factor && t.nonfinite == u.nonfinite &&
                         t.monitor.every == u.monitor.every && t.monitor.estimators == u.monitor.estimators;
   const bool dataset = a.dataset.name == b.dataset.name && same_params(a.dataset.params, b.dataset.params);
   return model && optimizer && schedule && clip && training && dataset && a.memory_cap_bytes == b.memory_cap_bytes;
@@ -1282,6 +1286,7 @@ std::string to_json_text(const ExperimentConfig& c) {
   tr["seed"] = c.training.seed;
   tr["eval_every"] = c.training.eval_every;
   tr["divergence_factor"] = c.training.divergence_factor;
+  tr["nonfinite"] = c.training.nonfinite;
   json mon = json::object();
   mon["every"] = c.training.monitor.every;
   mon["estimators"] = c.training.monitor.estimators;

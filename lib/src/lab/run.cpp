@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "lipflow/lab/checkpoint.hpp"
 #include "lipflow/optim/schedule.hpp"
 
 namespace lipflow {
@@ -49,6 +50,16 @@ ConfigError make_dataset(const ExperimentConfig& config, Dataset* out) {
   sizes.train = param(p, "train_samples");
   sizes.test = param(p, "test_samples");
   sizes.seed = config.training.seed;
+  // The samples live on the heap beside the planned buffer, so they count against the memory cap
+  // too (an upper bound: 4-byte features and targets, a token task's targets as long as its input).
+  const bool tokens = p.count("length") > 0;
+  const double per_sample = 4.0 * (tokens ? 2.0 * p.at("length")
+                                          : (d.name == "gaussian_mixture" ? p.at("dims") : d.name == "sine" ? 1.0 : 2.0) + 1.0);
+  const double data_bytes = per_sample * (static_cast<double>(sizes.train) + static_cast<double>(sizes.test));
+  if (data_bytes > static_cast<double>(config.memory_cap_bytes))
+    return ConfigError{"memory_cap_bytes", std::to_string(config.memory_cap_bytes),
+                       "at least the dataset's " + std::to_string(static_cast<unsigned long long>(data_bytes)) +
+                           " bytes (dataset.train_samples + test_samples)"};
   Status st;
   if (d.name == "two_spirals") {
     SpiralsOptions o;
@@ -114,6 +125,16 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
                  ">= the dataset's vocabulary (" + std::to_string(data_.classes()) + ")"};
 
   const TrainingConfig& t = config.training;
+  // The step, evaluation and monitor records are reserved up front: they count against the cap too.
+  const double steps = static_cast<double>(t.steps);
+  const double record_bytes =
+      steps * sizeof(StepRecord) + (steps / static_cast<double>(t.monitor.every) + 2) * sizeof(analysis::MonitorRecord) +
+      (t.eval_every > 0 ? steps / static_cast<double>(t.eval_every) + 2 : 2) * sizeof(EvalRecord);
+  if (record_bytes > static_cast<double>(config.memory_cap_bytes))
+    return ConfigError{"memory_cap_bytes", std::to_string(config.memory_cap_bytes),
+                       "at least the " + std::to_string(static_cast<unsigned long long>(record_bytes)) +
+                           " bytes of the records of training.steps (with training.monitor.every = " +
+                           std::to_string(t.monitor.every) + ")"};
   optim::SequentialSchedule schedule;
   e = make_schedule(config.schedule, &schedule);
   if (!e.ok()) return e;
@@ -122,6 +143,7 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
   o.max_steps = static_cast<std::size_t>(t.steps);
   o.eval_every = static_cast<std::size_t>(t.eval_every);
   o.divergence_factor = t.divergence_factor;
+  o.nonfinite = t.nonfinite == "skip" ? NonfinitePolicy::skip : NonfinitePolicy::stop;
   o.sequential = &schedule;
   o.seed = t.seed;
   o.init_model = false;  // the Experiment initializes from the same seed
@@ -189,6 +211,55 @@ Status ConfigRun::run(TrainResult* result) noexcept {
   const Status st = trainer_.run(result);  // nothing left to train: the final evaluation
   harvest();
   return st;
+}
+
+ConfigError ConfigRun::save_checkpoint(const std::string& path) {
+  const std::string text = to_json_text(config());
+  const Status st = lab::save_checkpoint(path, trainer_, &text);
+  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  return ConfigError();
+}
+
+namespace {
+
+// The first line where two texts differ (empty when they are equal).
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  if (i == a.size() && i == b.size()) return std::string();
+  const std::size_t start = a.rfind('\n', i == 0 ? 0 : i - 1);
+  const std::size_t from = start == std::string::npos ? 0 : start + 1;
+  const std::size_t end = a.find('\n', i);
+  std::string line = a.substr(from, end == std::string::npos ? std::string::npos : end - from);
+  const std::size_t first = line.find_first_not_of(' ');
+  return first == std::string::npos ? line : line.substr(first);
+}
+
+}  // namespace
+
+ConfigError ConfigRun::load_checkpoint(const std::string& path) {
+  std::vector<unsigned char> bytes;
+  Status st = read_file(path, &bytes);
+  CheckpointView view;
+  if (st.ok()) st = view.parse(bytes.data(), bytes.size());
+  std::string saved;
+  if (st.ok()) st = check_checkpoint(view, trainer_, &saved);
+  // The saved config must be this run's (training.steps aside: a resumed run may go further). It is
+  // compared first when there is one: the field that differs says more than a size that differs.
+  if (!saved.empty()) {
+    ExperimentConfig theirs;
+    const ConfigError parsed = parse_config(saved, &theirs);
+    if (!parsed.ok()) return ConfigError{"checkpoint.config", path, "a saved config (" + parsed.message() + ")"};
+    theirs.training.steps = config().training.steps;
+    const std::string mine = to_json_text(config()), other = to_json_text(theirs);
+    if (mine != other)
+      return ConfigError{"checkpoint.config", first_difference(other, mine),
+                         "the run's own config: " + first_difference(mine, other)};
+  }
+  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  st = apply_checkpoint(view, trainer_);
+  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  return ConfigError();
 }
 
 EvalRecord ConfigRun::last_evaluation() const noexcept {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "lipflow/nn/loss.hpp"
@@ -60,6 +61,8 @@ Status Trainer::configure(const Dataset& data, const TrainerOptions& options, an
     return Status(Code::invalid_argument, "trainer: clip_value", static_cast<long long>(o.clip_value));
   if (static_cast<unsigned>(o.clip) > static_cast<unsigned>(ClipKind::adaptive))
     return Status(Code::invalid_argument, "trainer: clip", static_cast<long long>(o.clip));
+  if (static_cast<unsigned>(o.nonfinite) > static_cast<unsigned>(NonfinitePolicy::skip))
+    return Status(Code::invalid_argument, "trainer: nonfinite", static_cast<long long>(o.nonfinite));
   if (o.schedule != nullptr && o.sequential != nullptr)
     return Status(Code::invalid_argument, "trainer: schedule and sequential both set");
 
@@ -267,7 +270,11 @@ Status Trainer::stop(StopReason reason, std::size_t step, TrainResult* result) n
   const std::size_t cap = sizeof(result_.message);
   switch (reason) {
     case StopReason::completed:
-      std::snprintf(m, cap, "completed %zu steps (%zu epochs)", result_.steps_done, result_.epochs_done);
+      if (result_.skipped_steps > 0)
+        std::snprintf(m, cap, "completed %zu steps (%zu epochs; %zu non-finite steps skipped)", result_.steps_taken,
+                      result_.epochs_done, result_.skipped_steps);
+      else
+        std::snprintf(m, cap, "completed %zu steps (%zu epochs)", result_.steps_done, result_.epochs_done);
       break;
     case StopReason::nonfinite_loss:
       std::snprintf(m, cap, "non-finite loss at step %zu", step);
@@ -307,6 +314,7 @@ Status Trainer::one_step(std::size_t step, bool* stopped, TrainResult* result) n
   *stopped = true;
   const std::size_t n = data_->size(Split::train), bs = o_.batch_size;
   if (need_shuffle_) {
+    epoch_rng_ = order_rng_.state();
     LIPFLOW_TRY(data_->epoch_order(Split::train, order_rng_, order_, n));
     epoch_pos_ = 0;
     need_shuffle_ = false;
@@ -330,7 +338,12 @@ Status Trainer::one_step(std::size_t step, bool* stopped, TrainResult* result) n
   double loss = 0.0;
   LIPFLOW_TRY(compute_loss(y, count, t_, &loss, g_, nullptr));
   result_.last_loss = loss;
-  if (!std::isfinite(loss)) return stop(StopReason::nonfinite_loss, step, result);
+  if (!std::isfinite(loss)) {
+    if (o_.nonfinite == NonfinitePolicy::stop) return stop(StopReason::nonfinite_loss, step, result);
+    result_.layer = -1;
+    result_.layer_kind = "loss";
+    return end_step(false, stopped);
+  }
   const double beta = o_.divergence_smoothing;
   ema_ = beta * ema_ + (1.0 - beta) * loss;
   beta_pow_ *= beta;
@@ -353,7 +366,8 @@ Status Trainer::one_step(std::size_t step, bool* stopped, TrainResult* result) n
   const double norm = std::sqrt(sum);
   if (!std::isfinite(norm)) {
     locate_nonfinite_gradient(&result_.layer, &result_.layer_kind);
-    return stop(StopReason::nonfinite_gradient, step, result);
+    if (o_.nonfinite == NonfinitePolicy::stop) return stop(StopReason::nonfinite_gradient, step, result);
+    return end_step(false, stopped);
   }
   switch (o_.clip) {
     case ClipKind::none: break;
@@ -368,15 +382,22 @@ Status Trainer::one_step(std::size_t step, bool* stopped, TrainResult* result) n
   LIPFLOW_TRY(opt_->step());
   if (monitor_ != nullptr) LIPFLOW_TRY(monitor_->on_step(step, count));
   if (records_->size() < records_->capacity()) records_->push_back(StepRecord{step, loss, lr, norm});
-  ++result_.steps_done;
-  const std::size_t done = result_.steps_done;
-  if (o_.eval_every > 0 && done % o_.eval_every == 0) {
+  return end_step(true, stopped);
+}
+
+Status Trainer::end_step(bool applied, bool* stopped) noexcept {
+  if (applied)
+    ++result_.steps_done;
+  else
+    ++result_.skipped_steps;
+  const std::size_t taken = ++result_.steps_taken;
+  if (o_.eval_every > 0 && taken % o_.eval_every == 0) {
     EvalRecord e;
     LIPFLOW_TRY(evaluate(Split::test, &e));
     if (evals_.size() < evals_.capacity()) evals_.push_back(e);
   }
-  if (o_.checkpoint_every > 0 && done % o_.checkpoint_every == 0 && o_.hooks.checkpoint != nullptr)
-    LIPFLOW_TRY(o_.hooks.checkpoint(o_.hooks.context, done));
+  if (o_.checkpoint_every > 0 && taken % o_.checkpoint_every == 0 && o_.hooks.checkpoint != nullptr)
+    LIPFLOW_TRY(o_.hooks.checkpoint(o_.hooks.context, taken));
   *stopped = false;
   return Status::success();
 }
@@ -388,17 +409,17 @@ Status Trainer::train(std::size_t steps, TrainResult* result) noexcept {
     return result_.status;
   }
   auto finished = [this]() {
-    return result_.steps_done >= o_.max_steps || (o_.max_epochs > 0 && result_.epochs_done >= o_.max_epochs);
+    return result_.steps_taken >= o_.max_steps || (o_.max_epochs > 0 && result_.epochs_done >= o_.max_epochs);
   };
   for (std::size_t i = 0; i < steps && !finished(); ++i) {
     bool stopped = false;
-    const std::size_t step = result_.steps_done;
+    const std::size_t step = result_.steps_taken;
     Status st = one_step(step, &stopped, result);
     if (!st.ok()) return fail(st, step, result);
     if (stopped) return Status::success();
   }
-  if (finished()) return stop(StopReason::completed, result_.steps_done, result);
-  return stop(StopReason::none, result_.steps_done, result);
+  if (finished()) return stop(StopReason::completed, result_.steps_taken, result);
+  return stop(StopReason::none, result_.steps_taken, result);
 }
 
 Status Trainer::run(TrainResult* result) noexcept {
@@ -410,6 +431,124 @@ Status Trainer::run(TrainResult* result) noexcept {
     if (!st.ok()) return fail(st, result_.steps_done, result);
     evals_.push_back(e);
   }
+  return Status::success();
+}
+
+namespace {
+
+Status put_rng(ByteSink& sink, const Rng::State& r) noexcept {
+  LIPFLOW_TRY(put_u64(sink, r.state));
+  LIPFLOW_TRY(put_u64(sink, r.inc));
+  LIPFLOW_TRY(put_f64(sink, r.spare));
+  return put_u32(sink, r.has_spare ? 1u : 0u);
+}
+
+Status get_rng(Decoder& d, Rng::State* r) noexcept {
+  std::uint32_t spare = 0;
+  LIPFLOW_TRY(d.u64(&r->state));
+  LIPFLOW_TRY(d.u64(&r->inc));
+  LIPFLOW_TRY(d.f64(&r->spare));
+  LIPFLOW_TRY(d.u32(&spare));
+  if (spare > 1) return Status(Code::corrupt_data, "checkpoint TRNR: rng has_spare", spare, 1);
+  r->has_spare = spare == 1;
+  return Status::success();
+}
+
+bool same_rng(const Rng::State& a, const Rng::State& b) noexcept {
+  return a.state == b.state && a.inc == b.inc && a.has_spare == b.has_spare &&
+         (!a.has_spare || std::memcmp(&a.spare, &b.spare, sizeof a.spare) == 0);
+}
+
+}  // namespace
+
+Status Trainer::write_state(ByteSink& sink) const noexcept {
+  if (!setup_) return Status(Code::not_bound, "trainer.write_state: before setup");
+  LIPFLOW_TRY(put_u64(sink, data_->size(Split::train)));
+  LIPFLOW_TRY(put_u64(sink, o_.batch_size));
+  LIPFLOW_TRY(put_u64(sink, result_.steps_taken));
+  LIPFLOW_TRY(put_u64(sink, result_.steps_done));
+  LIPFLOW_TRY(put_u64(sink, result_.skipped_steps));
+  LIPFLOW_TRY(put_u64(sink, result_.epochs_done));
+  LIPFLOW_TRY(put_u64(sink, opt_->step_count()));  // the schedule's step
+  LIPFLOW_TRY(put_u64(sink, epoch_pos_));
+  LIPFLOW_TRY(put_u32(sink, need_shuffle_ ? 1u : 0u));
+  LIPFLOW_TRY(put_rng(sink, epoch_rng_));
+  LIPFLOW_TRY(put_rng(sink, order_rng_.state()));
+  LIPFLOW_TRY(put_f64(sink, ema_));
+  LIPFLOW_TRY(put_f64(sink, beta_pow_));
+  LIPFLOW_TRY(put_f64(sink, result_.min_loss));
+  LIPFLOW_TRY(put_f64(sink, result_.last_loss));
+  return put_f64(sink, result_.watched_loss);
+}
+
+Status Trainer::read_state(const Section& section, bool apply, std::uint64_t* schedule_step) noexcept {
+  if (!setup_) return Status(Code::not_bound, "trainer.read_state: before setup");
+  Decoder d(section, "checkpoint TRNR: payload bytes (wanted, left)");
+  std::uint64_t n = 0, batch = 0, taken = 0, done = 0, skipped = 0, epochs = 0, sched = 0, pos = 0;
+  std::uint32_t shuffle = 0;
+  Rng::State start{}, now{};
+  double ema = 0, beta_pow = 0, min_loss = 0, last_loss = 0, watched = 0;
+  LIPFLOW_TRY(d.u64(&n));
+  LIPFLOW_TRY(d.u64(&batch));
+  LIPFLOW_TRY(d.u64(&taken));
+  LIPFLOW_TRY(d.u64(&done));
+  LIPFLOW_TRY(d.u64(&skipped));
+  LIPFLOW_TRY(d.u64(&epochs));
+  LIPFLOW_TRY(d.u64(&sched));
+  LIPFLOW_TRY(d.u64(&pos));
+  LIPFLOW_TRY(d.u32(&shuffle));
+  LIPFLOW_TRY(get_rng(d, &start));
+  LIPFLOW_TRY(get_rng(d, &now));
+  LIPFLOW_TRY(d.f64(&ema));
+  LIPFLOW_TRY(d.f64(&beta_pow));
+  LIPFLOW_TRY(d.f64(&min_loss));
+  LIPFLOW_TRY(d.f64(&last_loss));
+  LIPFLOW_TRY(d.f64(&watched));
+  LIPFLOW_TRY(d.finish());
+  const std::size_t live_n = data_->size(Split::train);
+  auto clamp = [](std::uint64_t v) { return static_cast<long long>(v > 0x7FFFFFFFull ? 0x7FFFFFFFull : v); };
+  if (n != live_n) return Status(Code::shape_mismatch, "checkpoint TRNR: train samples (file, data)", clamp(n), static_cast<long long>(live_n));
+  if (batch != o_.batch_size)
+    return Status(Code::shape_mismatch, "checkpoint TRNR: batch_size (file, trainer)", clamp(batch), static_cast<long long>(o_.batch_size));
+  if (shuffle > 1) return Status(Code::corrupt_data, "checkpoint TRNR: need_shuffle", shuffle, 1);
+  if (pos > n || (shuffle == 0 && pos == 0)) return Status(Code::corrupt_data, "checkpoint TRNR: epoch position", clamp(pos), clamp(n));
+  if (done + skipped != taken) return Status(Code::corrupt_data, "checkpoint TRNR: steps taken", clamp(taken), clamp(done + skipped));
+  if (!(beta_pow >= 0.0 && beta_pow <= 1.0)) return Status(Code::corrupt_data, "checkpoint TRNR: loss watch");
+  // Replay the current epoch's shuffle from its starting state: it must end at the saved state.
+  if (shuffle == 0) {
+    Rng replay;
+    replay.set_state(start);
+    for (std::size_t i = live_n; i > 1; --i) (void)replay.below(static_cast<std::uint32_t>(i));
+    if (!same_rng(replay.state(), now))
+      return Status(Code::corrupt_data, "checkpoint TRNR: the order stream does not replay to its saved state");
+  }
+  if (schedule_step != nullptr) *schedule_step = sched;
+  if (!apply) return Status::success();
+  order_rng_.set_state(start);
+  epoch_rng_ = start;
+  if (shuffle == 0) LIPFLOW_TRY(data_->epoch_order(Split::train, order_rng_, order_, live_n));
+  order_rng_.set_state(now);
+  need_shuffle_ = shuffle == 1;
+  epoch_pos_ = static_cast<std::size_t>(pos);
+  last_indices_ = nullptr;
+  last_count_ = 0;
+  ema_ = ema;
+  beta_pow_ = beta_pow;
+  result_.steps_taken = static_cast<std::size_t>(taken);
+  result_.steps_done = static_cast<std::size_t>(done);
+  result_.skipped_steps = static_cast<std::size_t>(skipped);
+  result_.epochs_done = static_cast<std::size_t>(epochs);
+  result_.min_loss = min_loss;
+  result_.last_loss = last_loss;
+  result_.watched_loss = watched;
+  result_.step = static_cast<std::size_t>(taken);
+  // A loaded state runs on from there, even on a trainer that had stopped.
+  result_.reason = StopReason::none;
+  result_.status = Status();
+  result_.layer = -1;
+  result_.layer_kind = "";
+  result_.message[0] = '\0';
+  stopped_ = false;
   return Status::success();
 }
 

@@ -77,6 +77,16 @@ Status Optimizer<T>::set_lr(std::size_t group, double lr) noexcept {
 }
 
 template <class T>
+Status Optimizer<T>::restore_group(std::size_t group, const Group& value) noexcept {
+  if (group >= kMaxGroups) return Status(Code::out_of_range, "optimizer.restore_group: group", (long long)group, kMaxGroups - 1);
+  LIPFLOW_TRY(check_range("optimizer.restore_group: lr (finite, >= 0)", value.lr, 0, HUGE_VAL, false, true));
+  LIPFLOW_TRY(check_range("optimizer.restore_group: initial_lr (finite, >= 0)", value.initial_lr, 0, HUGE_VAL, false, true));
+  LIPFLOW_TRY(check_range("optimizer.restore_group: weight_decay (finite, >= 0)", value.weight_decay, 0, HUGE_VAL, false, true));
+  groups_[group] = value;
+  return Status::success();
+}
+
+template <class T>
 Status Optimizer<T>::plan(MemoryPlan& plan) noexcept {
   if (planned_) return Status(Code::plan_sealed, "optimizer.plan: planned twice");
   LIPFLOW_TRY(validate());

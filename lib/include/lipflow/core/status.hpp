@@ -22,7 +22,12 @@ enum class Code : std::uint16_t {
   plan_sealed,        // a region declared after the plan was bound
   out_of_range,       // an index or region outside what was planned
   capacity_exceeded,  // a fixed-capacity table is full
+  corrupt_data,       // serialized data truncated, malformed or failing its checksum
+  version_mismatch,   // serialized data of a format version this build does not read
+  io_error,           // a read or write of bytes failed (a sink, a file)
 };
+// The last code (tests walk every code up to it).
+inline constexpr Code kLastCode = Code::io_error;
 
 // A short, static description of a code ("buffer too small"). Never null.
 const char* code_message(Code code) noexcept;

@@ -20,7 +20,7 @@
 //                           inverse_sqrt|one_cycle, <its parameters>,
 //                   "warmup": { "steps"*, "kind", <its parameters> } },
 //     "clip": { "kind": none|norm|value|agc, "max_norm", "norm", "clip_value", "clipping", "eps" },
-//     "training": { "steps", "batch_size", "seed", "eval_every", "divergence_factor",
+//     "training": { "steps", "batch_size", "seed", "eval_every", "divergence_factor", "nonfinite": stop|skip,
 //                   "monitor": { "every", "estimators": [names] } },
 //     "dataset": { "name"*: two_spirals|moons|gaussian_mixture|sine|copy|reverse|sort|mod_add,
 //                  <its parameters> },
@@ -165,6 +165,7 @@ struct TrainingConfig {
   std::uint64_t seed = 0;
   std::uint64_t eval_every = 100;  // 0: never
   double divergence_factor = 10;   // stop when the smoothed loss exceeds factor x its minimum; > 1
+  std::string nonfinite = "stop";  // a non-finite loss or gradient: "stop" training, or "skip" the step
   MonitorConfig monitor;
 };
 

@@ -65,6 +65,17 @@ class ConfigRun {
   Status run(TrainResult* result) noexcept;
   bool finished() const noexcept { return trainer_.result().reason != StopReason::none; }
 
+  // Saves the run's state to `path` (lab/checkpoint.hpp: model, optimizer, trainer and the config's
+  // JSON; written to `path`.tmp, then renamed over `path`). Errors: {"checkpoint", path, the reason}.
+  ConfigError save_checkpoint(const std::string& path);
+  // Loads a checkpoint saved by a run of the same config (training.steps may differ): the next
+  // train() continues exactly as the saved run would have (same losses and weights, bit for bit).
+  // Everything is checked before anything changes: on error the run is as it was. Errors:
+  // {"checkpoint", path, the reason} for a file that cannot be read or is truncated, corrupted, of
+  // another format version or of another model; {"checkpoint.config", the first differing line of
+  // the saved config, ...} for a checkpoint of another config.
+  ConfigError load_checkpoint(const std::string& path);
+
   // Appends this run's series to out->series, each name prefixed by `prefix` (a sweep gives every
   // configuration its own prefix, e.g. "post_ln_lr0.01/"). Allocates. O(series length).
   void collect(Result* out, const std::string& prefix = std::string()) const;

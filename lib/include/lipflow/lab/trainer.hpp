@@ -22,7 +22,11 @@
 // gradient became non-finite is named] -> clipping -> schedule (lr for this step) -> optimizer step ->
 // monitor.on_step(s, batch) -> record {s, loss, lr, grad_norm} -> after (s + 1) steps: evaluation on
 // the test split when (s + 1) % eval_every == 0, checkpoint(s + 1) when (s + 1) % checkpoint_every == 0.
-// A stopped step changes no weight (the optimizer step is skipped).
+// A stopped step changes no weight (the optimizer step is skipped). With nonfinite = skip, a step
+// whose loss or gradient is not finite is skipped instead of stopping training: no weight, optimizer
+// state, schedule position, monitor or step record changes, TrainResult::skipped_steps counts it (and
+// names its layer), and training goes on with the next batch; the step still counts towards
+// max_steps, evaluations and checkpoints (steps_done counts only the updates applied).
 //
 // Losses: cross-entropy over target_size() x classes() logits per sample (one row per target: a
 // classifier has one row, a token task N rows, "token-wise"), or mean squared error over
@@ -36,6 +40,7 @@
 #include "lipflow/analysis/monitor.hpp"
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
+#include "lipflow/core/serialize.hpp"
 #include "lipflow/core/status.hpp"
 #include "lipflow/lab/dataset.hpp"
 #include "lipflow/nn/model.hpp"
@@ -66,6 +71,10 @@ enum class StopReason : std::uint8_t {
 };
 const char* stop_reason_name(StopReason reason) noexcept;
 
+// What a non-finite loss or gradient does: stop training (naming the step and the first layer), or
+// skip that step's update and go on.
+enum class NonfinitePolicy : std::uint8_t { stop, skip };
+
 struct StepRecord {
   std::size_t step = 0;   // 0-based
   double loss = 0.0;      // the training loss of the batch
@@ -93,7 +102,7 @@ struct TrainerHooks {
 struct TrainerOptions {
   std::size_t batch_size = 32;       // >= 1, <= the train split
   std::size_t eval_batch = 0;        // test batches (0: batch_size)
-  std::size_t max_steps = 1000;      // >= 1; also the capacity of the step records
+  std::size_t max_steps = 1000;      // >= 1 steps run (applied or skipped); also the capacity of the step records
   std::size_t max_epochs = 0;        // 0: no limit
   bool drop_last = false;            // skip an epoch's last partial batch
   std::size_t eval_every = 0;        // steps between evaluations (0: only at the end of run())
@@ -114,6 +123,7 @@ struct TrainerOptions {
   const optim::Schedule* schedule = nullptr;
   const optim::SequentialSchedule* sequential = nullptr;
   std::size_t checkpoint_every = 0;  // 0: never
+  NonfinitePolicy nonfinite = NonfinitePolicy::stop;
   std::uint64_t seed = 1;            // model init (when init_model) and the epoch orders
   bool init_model = true;            // call model.init(Rng(seed, 5)) after binding
   bool add_params = true;            // optimizer.add(model.layers()); false when the caller added them
@@ -122,13 +132,15 @@ struct TrainerOptions {
 
 struct TrainResult {
   StopReason reason = StopReason::none;
-  std::size_t step = 0;        // the step that stopped training (0-based), or the steps completed
+  std::size_t step = 0;        // the step that stopped training (0-based), or the steps run (steps_taken)
   std::size_t steps_done = 0;  // steps whose update was applied
+  std::size_t steps_taken = 0; // steps run: steps_done plus the skipped ones
+  std::size_t skipped_steps = 0;  // nonfinite = skip: steps whose update was skipped
   std::size_t epochs_done = 0;
   double last_loss = 0.0;      // the last batch loss
   double watched_loss = 0.0;   // its moving average (divergence_smoothing), as the divergence rule sees it
   double min_loss = 0.0;       // the minimum of the watched loss
-  int layer = -1;              // nonfinite_gradient: the model layer where it first appeared
+  int layer = -1;              // nonfinite_gradient (or the last skipped step): the layer where it first appeared
   const char* layer_kind = "";
   Status status;               // error: the failing call's status
   char message[192] = {};      // e.g. "non-finite gradient at step 12 in layer 0 (linear)"
@@ -205,12 +217,28 @@ class Trainer {
   const MemoryPlan& plan() const noexcept { return plan_; }
   const Arena& arena() const noexcept { return arena_; }
 
+  // ---- checkpoints (lab/checkpoint.hpp). The trainer's own state as the TRNR section's payload: the
+  // step counts, the epoch order stream (its state at the start of the current epoch and now) and the
+  // position in the epoch, the smoothed-loss watch. read_state() checks a payload against this
+  // trainer (the train split's size, the batch size, the order stream replayed to the saved state)
+  // and with apply = true then takes it (a stopped trainer then runs on from the loaded state);
+  // with apply = false nothing changes. *schedule_step (when
+  // not null) receives the saved schedule step (the optimizer's step count when it was saved).
+  // Errors: not_bound before setup, corrupt_data, shape_mismatch naming the field. O(train split)
+  // for the replay.
+  Status write_state(ByteSink& sink) const noexcept;
+  Status read_state(const Section& section, bool apply, std::uint64_t* schedule_step = nullptr) noexcept;
+  nn::Model<float>* model() noexcept { return model_; }
+  optim::Optimizer<float>* optimizer() noexcept { return opt_; }
+
  private:
   Status stop(StopReason reason, std::size_t step, TrainResult* result) noexcept;
   Status fail(const Status& st, std::size_t step, TrainResult* result) noexcept;
   Status compute_loss(const float* y, std::size_t batch, const void* targets, double* loss, float* grad,
                       std::size_t* correct) noexcept;
   Status one_step(std::size_t step, bool* stopped, TrainResult* result) noexcept;
+  // The bookkeeping after a step whose update was applied or skipped: counts, evaluation, checkpoint.
+  Status end_step(bool applied, bool* stopped) noexcept;
   void locate_nonfinite_gradient(int* layer, const char** kind) noexcept;
 
   nn::Model<float>* model_ = nullptr;
@@ -234,6 +262,7 @@ class Trainer {
   std::size_t out_size_ = 0, rows_per_sample_ = 0, eval_batch_ = 0;
 
   Rng order_rng_;
+  Rng::State epoch_rng_{};     // order_rng_ before the current epoch's shuffle
   std::size_t epoch_pos_ = 0;  // next batch start in the current order
   const std::uint32_t* last_indices_ = nullptr;
   std::size_t last_count_ = 0;

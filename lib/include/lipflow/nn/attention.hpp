@@ -100,6 +100,9 @@ class SelfAttention final : public Module<T> {
   Lipschitz lipschitz() noexcept override;
   std::size_t param_count() const noexcept override { return count_; }
   Param<T> param(std::size_t i) const noexcept override;
+  // The power iterations' warm-start vectors, so that a resumed run's bounds match too.
+  std::size_t buffer_count() const noexcept override { return 1; }
+  Param<T> buffer(std::size_t /*i*/) const noexcept override { return buffer_param("attention.power_iteration", power_); }
 
   // A true upper bound on ||J(X)||_2 at the last forward (any variant), inf before the first one:
   //   ||W_O|| * max_{sample, head} sqrt(a^2 + b^2 + c^2) * sqrt(||W_Q||^2 + ||W_K||^2 + ||W_V||^2)

@@ -86,6 +86,12 @@ class Conv2d final : public Module<T> {
   Lipschitz lipschitz() noexcept override;
   std::size_t param_count() const noexcept override { return options_.bias ? 2 : 1; }
   Param<T> param(std::size_t i) const noexcept override;
+  // The power iterations' warm-start vectors (operator, then kernel), so that a resumed run's bounds
+  // match too.
+  std::size_t buffer_count() const noexcept override { return 2; }
+  Param<T> buffer(std::size_t i) const noexcept override {
+    return i == 0 ? buffer_param("conv2d.power_iteration", power_) : buffer_param("conv2d.kernel_power_iteration", kernel_power_);
+  }
 
   // The cheap upper bound sqrt(m_h m_w) sigma_max(K reshaped C_out x C_in kh kw), where m_h (m_w)
   // is the largest number of (tap, output position) pairs that read one input row (column): at most

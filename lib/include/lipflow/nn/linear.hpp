@@ -31,6 +31,9 @@ class Linear final : public Module<T> {
   Lipschitz lipschitz() noexcept override;
   std::size_t param_count() const noexcept override { return options_.bias ? 2 : 1; }
   Param<T> param(std::size_t i) const noexcept override;
+  // The power iteration's warm-start vectors, so that a resumed run's bounds match too.
+  std::size_t buffer_count() const noexcept override { return 1; }
+  Param<T> buffer(std::size_t /*i*/) const noexcept override { return buffer_param("linear.power_iteration", power_); }
 
   T* weight() const noexcept { return w_.value.data; }
   T* bias() const noexcept { return b_.value.data; }

@@ -125,6 +125,12 @@ class Module {
   virtual std::size_t param_count() const noexcept { return 0; }
   virtual Param<T> param(std::size_t /*i*/) const noexcept { return Param<T>(); }
 
+  // The module's OWN persistent state that is not a parameter (BatchNorm's running statistics, the
+  // warm-start vectors of a power iteration): what a checkpoint saves besides the parameters. Each is
+  // a Param with grad == null and flags == 0; children's are reached through child().
+  virtual std::size_t buffer_count() const noexcept { return 0; }
+  virtual Param<T> buffer(std::size_t /*i*/) const noexcept { return Param<T>(); }
+
   // Training (batch statistics) or evaluation (running statistics) for BatchNorm; others ignore it.
   virtual void set_training(bool /*training*/) noexcept {}
 

@@ -165,6 +165,11 @@ class BatchNorm final : public Module<T> {
   Lipschitz lipschitz() noexcept override;
   std::size_t param_count() const noexcept override { return affine_ ? 2 : 0; }
   Param<T> param(std::size_t i) const noexcept override;
+  // running_mean, then running_var (channels entries each).
+  std::size_t buffer_count() const noexcept override { return 2; }
+  Param<T> buffer(std::size_t i) const noexcept override {
+    return i == 0 ? buffer_param("batch_norm.running_mean", running_mean_) : buffer_param("batch_norm.running_var", running_var_);
+  }
   void set_training(bool training) noexcept override { training_ = training; }
 
   bool training() const noexcept { return training_; }

@@ -68,6 +68,16 @@ Status visit_params(Module<T>& m, F&& f) noexcept {
   return Status::success();
 }
 
+// Calls f(Param<T>) for every persistent buffer (Module::buffer) of m and of its descendants, in the
+// same tree order as visit_params. Stops at the first error f returns.
+template <class T, class F>
+Status visit_buffers(Module<T>& m, F&& f) noexcept {
+  for (std::size_t i = 0; i < m.buffer_count(); ++i) LIPFLOW_TRY(f(m.buffer(i)));
+  for (std::size_t i = 0; i < m.child_count(); ++i)
+    if (Module<T>* c = m.child(i)) LIPFLOW_TRY(visit_buffers(*c, f));
+  return Status::success();
+}
+
 // The bound of a chain from its factors: products of globals and of locals; scope unbounded when the
 // local product is infinite, local when only the local product is finite or any factor is local.
 Lipschitz compose_chain(const Lipschitz* factors, std::size_t n) noexcept;

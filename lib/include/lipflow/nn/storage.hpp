@@ -30,6 +30,17 @@ struct Buffer {
   }
 };
 
+// A Buffer as a Module::buffer() entry (grad null, no flags), for checkpoints.
+template <class T>
+Param<T> buffer_param(const char* name, const Buffer<T>& b) noexcept {
+  Param<T> p;
+  p.name = name;
+  p.value = b.data;
+  p.size = p.rows = b.size;
+  p.cols = 1;
+  return p;
+}
+
 template <class T>
 struct ParamStorage {
   Buffer<T> value, grad;

@@ -44,6 +44,14 @@ class Nadam final : public Optimizer<T> {
   const char* name() const noexcept override { return "nadam"; }
   // P_t after the last step (1 before the first).
   double mu_product() const noexcept { return mu_product_; }
+  // The one running scalar a checkpoint keeps: P_t.
+  std::size_t scalar_state_count() const noexcept override { return 1; }
+  double scalar_state(std::size_t /*i*/) const noexcept override { return mu_product_; }
+  Status set_scalar_state(std::size_t i, double value) noexcept override {
+    if (i != 0) return Status(Code::out_of_range, "nadam.set_scalar_state: index", static_cast<long long>(i), 0);
+    mu_product_ = value;
+    return Status::success();
+  }
 
  protected:
   // beta1, beta2 in [0, 1), eps > 0, momentum_decay >= 0, all finite.

@@ -75,6 +75,21 @@ class Optimizer {
   std::size_t param_count() const noexcept { return count_; }
   const Slot<T>& slot(std::size_t i) const noexcept { return slots_[i < count_ ? i : 0]; }
 
+  // ---- checkpoints (optim/checkpoint.hpp). Besides every slot's state buffer, an optimizer may keep
+  // a few running scalars of its own (NAdam's momentum product): scalar_state() lists them.
+  static constexpr std::size_t kMaxScalarState = 8;
+  virtual std::size_t scalar_state_count() const noexcept { return 0; }
+  virtual double scalar_state(std::size_t /*i*/) const noexcept { return 0.0; }
+  // Errors: out_of_range for i >= scalar_state_count().
+  virtual Status set_scalar_state(std::size_t i, double /*value*/) noexcept {
+    return Status(Code::out_of_range, "optimizer.set_scalar_state: index", static_cast<long long>(i), 0);
+  }
+  // Puts back a saved step count and a group's rates and decay exactly (no validation of the
+  // schedule that produced them). Errors: group out of range; lr, initial_lr or weight_decay negative
+  // or not finite.
+  void restore_step_count(std::size_t t) noexcept { t_ = t; }
+  Status restore_group(std::size_t group, const Group& value) noexcept;
+
  protected:
   // The defaults of group 0 (and of every group not configured): the optimizer's lr and decay.
   Optimizer(double lr, double weight_decay) noexcept;

@@ -217,6 +217,9 @@ class SpectralNorm final : public Reparam<T> {
   // W_orig = W; u, v ~ N(0, 1) from rng, normalized; then 15 power iterations (PyTorch's registration).
   Status reset_from_weight(Rng& rng) noexcept override;
   std::size_t own_param_count() const noexcept override { return 1; }
+  // u then v as one persistent buffer (rows + cols entries), as PyTorch's _u and _v.
+  std::size_t buffer_count() const noexcept override { return 1; }
+  nn::Param<T> buffer(std::size_t /*i*/) const noexcept override { return nn::buffer_param("spectral_norm.uv", uv_); }
   T* weight_orig() const noexcept { return orig_.value.data; }
   // The persistent power-iteration vectors (rows and cols entries): write them to start from chosen
   // vectors (they are used as given, not normalized).
