@@ -153,7 +153,7 @@ TEST(ActivationLipschitz, MatchesTheSupremumOfTheDerivative) {
     }
     EXPECT_NEAR(kernels::activation_lipschitz(f), sup, 5e-5) << kernels::activation_name(f.kind);
   }
-  // The values the issue lists, to 4 decimals.
+  // The values of the paper's Table 2 (PAPER.md 6.6), to 4 decimals.
   EXPECT_NEAR(kernels::activation_lipschitz({Activation::gelu_erf}), 1.1289, 5e-5);
   EXPECT_NEAR(kernels::activation_lipschitz({Activation::gelu_tanh}), 1.1290, 5e-5);
   EXPECT_NEAR(kernels::activation_lipschitz({Activation::silu}), 1.0998, 5e-5);

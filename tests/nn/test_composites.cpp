@@ -353,7 +353,7 @@ TEST(Model, TransformerTrainingStepsAllocateNothing) {
     ASSERT_TRUE(cross_entropy_loss<float>(batch * tokens, vocab, y, t.data(), &loss, g.data()).ok());
     ASSERT_TRUE(model.zero_grad().ok());
     ASSERT_TRUE(model.backward(g.data(), batch).ok());
-    // plain gradient descent, so that the loss moves (the optimizers come with their own issue)
+    // plain gradient descent, so that the loss moves (the optimizers have their own tests)
     ASSERT_TRUE(model.visit_params([](const lipflow::nn::Param<float>& p) {
       return kernels::axpy<float>(p.size, -0.5f, p.grad, 1, p.value, 1);
     }).ok());

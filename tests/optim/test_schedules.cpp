@@ -21,7 +21,7 @@ using namespace lipflow_test;
 namespace {
 
 constexpr std::size_t kSteps = 300;
-constexpr double kTol = 1e-7;  // relative, as the issue asks
+constexpr double kTol = 1e-7;  // relative, as required of every schedule
 
 const Golden& golden() {
   static const Golden g = load_golden("optim_schedules");

@@ -9,7 +9,7 @@
 //   SGD with momentum 0.9 at lr 0.5 (judged): the rate at which the unclipped run diverges (seeds 0-9;
 //       stopped by the trainer within 20-45 steps in seeds 0-4; at 0.3 it stalls at the chance loss
 //       or spikes, seeds 0-4, and at 1.0 the loss overflows, seed 0);
-//   Adam at lr 1e-2 (the setting; full only, reported).
+//   Adam at lr 1e-2 (PAPER.md 12.5's setting; full only, reported).
 // full: 400 steps; quick: the SGD arms, 120 steps.
 // Why SGD. With Adam the claim has little to act on: the update m / (sqrt(v) + eps) does not scale
 // with the gradient, and one oversized gradient moves a coordinate by at most about lr (1 - beta1) /
