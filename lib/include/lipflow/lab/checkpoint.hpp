@@ -55,8 +55,9 @@ using Producer = Status (*)(void* context, ByteSink& sink);
 // error (open, a write, produce's own, flush, close, rename) the temporary file is removed and `path`
 // keeps what it had. Errors: io_error naming the step, or produce's.
 Status write_file_atomically(const std::string& path, Producer produce, void* context);
-// The whole file into *out (at most max_bytes: buffer_too_small beyond). Errors: io_error.
-Status read_file(const std::string& path, std::vector<unsigned char>* out, std::size_t max_bytes = std::size_t(1) << 32);
+// The whole file into *out (at most max_bytes, 4 GiB - 1 by default, which a 32-bit size_t also holds:
+// buffer_too_small beyond). Errors: io_error.
+Status read_file(const std::string& path, std::vector<unsigned char>* out, std::size_t max_bytes = std::size_t(0xFFFFFFFFu));
 
 // write_checkpoint / read_checkpoint through files (atomic save as above).
 Status save_checkpoint(const std::string& path, Trainer& trainer, const std::string* config_json = nullptr);
