@@ -62,6 +62,15 @@ void report_progress(void* context, double fraction, const char* stage) {
   p->first(p->second, fraction, stage);
 }
 
+// A checkpoint call's error: the file's own failures are LIPFLOW_IO_ERROR, a full caller buffer
+// LIPFLOW_BUFFER_TOO_SMALL, anything else (the bytes, the model, the config) LIPFLOW_BAD_CHECKPOINT.
+lipflow_code checkpoint_failure(const char* function, const lab::ConfigError& e, Code code) {
+  return fail(code == Code::io_error           ? LIPFLOW_IO_ERROR
+              : code == Code::buffer_too_small ? LIPFLOW_BUFFER_TOO_SMALL
+                                               : LIPFLOW_BAD_CHECKPOINT,
+              std::string(function) + ": " + e.message());
+}
+
 const lab::Series* series_at(const lipflow_result* r, std::size_t index) {
   return r != nullptr && index < r->result.series.size() ? &r->result.series[index] : nullptr;
 }
@@ -228,6 +237,65 @@ lipflow_code lipflow_run_collect(lipflow_run* run, lipflow_result** out) {
   res.verdict.comparison = tr.message;
   *out = r.release();
   return LIPFLOW_OK;
+}
+
+lipflow_code lipflow_run_save_checkpoint(lipflow_run* run, const char* path) {
+  if (run == nullptr || path == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_save_checkpoint: run is NULL"
+                                                     : "lipflow_run_save_checkpoint: path is NULL");
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->save_checkpoint(path, &code);
+  return e.ok() ? LIPFLOW_OK : checkpoint_failure("lipflow_run_save_checkpoint", e, code);
+}
+
+lipflow_code lipflow_run_load_checkpoint(lipflow_run* run, const char* path) {
+  if (run == nullptr || path == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_load_checkpoint: run is NULL"
+                                                     : "lipflow_run_load_checkpoint: path is NULL");
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->load_checkpoint(path, &code);
+  return e.ok() ? LIPFLOW_OK : checkpoint_failure("lipflow_run_load_checkpoint", e, code);
+}
+
+lipflow_code lipflow_run_checkpoint_size(lipflow_run* run, size_t* bytes) {
+  if (run == nullptr || bytes == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_checkpoint_size: run is NULL"
+                                                     : "lipflow_run_checkpoint_size: bytes is NULL");
+  CountingSink counter;
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->write_checkpoint(counter, &code);
+  if (!e.ok()) return checkpoint_failure("lipflow_run_checkpoint_size", e, code);
+  *bytes = counter.count();
+  return LIPFLOW_OK;
+}
+
+lipflow_code lipflow_run_save_checkpoint_buffer(lipflow_run* run, void* buffer, size_t capacity, size_t* written) {
+  if (run == nullptr || buffer == nullptr || written == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr      ? "lipflow_run_save_checkpoint_buffer: run is NULL"
+                                      : buffer == nullptr ? "lipflow_run_save_checkpoint_buffer: buffer is NULL"
+                                                          : "lipflow_run_save_checkpoint_buffer: written is NULL");
+  // Measured first, so that a buffer too small is refused before any byte of it changes.
+  CountingSink counter;
+  Code code = Code::ok;
+  lab::ConfigError e = run->run->write_checkpoint(counter, &code);
+  if (!e.ok()) return checkpoint_failure("lipflow_run_save_checkpoint_buffer", e, code);
+  if (counter.count() > capacity)
+    return fail(LIPFLOW_BUFFER_TOO_SMALL, "lipflow_run_save_checkpoint_buffer: capacity = " + std::to_string(capacity) +
+                                              " bytes, the checkpoint needs " + std::to_string(counter.count()));
+  MemorySink sink(buffer, capacity);
+  e = run->run->write_checkpoint(sink, &code);
+  if (!e.ok()) return checkpoint_failure("lipflow_run_save_checkpoint_buffer", e, code);
+  *written = sink.size();
+  return LIPFLOW_OK;
+}
+
+lipflow_code lipflow_run_load_checkpoint_buffer(lipflow_run* run, const void* data, size_t bytes) {
+  if (run == nullptr || data == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_load_checkpoint_buffer: run is NULL"
+                                                     : "lipflow_run_load_checkpoint_buffer: data is NULL");
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->read_checkpoint(data, bytes, "(buffer)", &code);
+  return e.ok() ? LIPFLOW_OK : checkpoint_failure("lipflow_run_load_checkpoint_buffer", e, code);
 }
 
 void lipflow_result_destroy(lipflow_result* result) { delete result; }
