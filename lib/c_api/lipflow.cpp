@@ -202,7 +202,9 @@ size_t lipflow_run_output_size(const lipflow_run* run) {
 
 lipflow_code lipflow_run_predict(lipflow_run* run, const float* inputs, size_t count, float* outputs) {
   if (run == nullptr || inputs == nullptr || outputs == nullptr)
-    return fail(LIPFLOW_NULL_POINTER, "lipflow_run_predict: run, inputs and outputs must not be NULL");
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr      ? "lipflow_run_predict: run is NULL"
+                                      : inputs == nullptr ? "lipflow_run_predict: inputs is NULL"
+                                                          : "lipflow_run_predict: outputs is NULL");
   nn::Model<float>& m = run->run->model();
   const std::size_t in = m.input_shape().size(), out = m.output_shape().size(), batch = m.max_batch();
   m.set_training(false);
@@ -337,7 +339,8 @@ size_t lipflow_result_series_length(const lipflow_result* result, size_t index) 
 lipflow_code lipflow_result_series_read(const lipflow_result* result, size_t index, size_t from, double* x, double* y,
                                         size_t capacity, size_t* count) {
   if (result == nullptr || count == nullptr)
-    return fail(LIPFLOW_NULL_POINTER, "lipflow_result_series_read: result and count must not be NULL");
+    return fail(LIPFLOW_NULL_POINTER, result == nullptr ? "lipflow_result_series_read: result is NULL"
+                                                        : "lipflow_result_series_read: count is NULL");
   const lab::Series* s = series_at(result, index);
   if (s == nullptr)
     return fail(LIPFLOW_OUT_OF_RANGE, "lipflow_result_series_read: series " + std::to_string(index) + " of " +

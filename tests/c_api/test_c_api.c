@@ -239,6 +239,10 @@ int main(void) {
   CHECK(lipflow_run_test_accuracy(run) > 0.8);
   CHECK(strstr(lipflow_run_stop_message(run), "completed 300 steps") != NULL);
   CHECK(lipflow_run_input_size(run) == 2 && lipflow_run_output_size(run) == 2);
+  CHECK(lipflow_run_predict(run, NULL, 4, out) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "inputs is NULL") != NULL);
+  CHECK(lipflow_run_predict(run, grid, 4, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "outputs is NULL") != NULL);
   CHECK(lipflow_run_predict(run, grid, 4, out) == LIPFLOW_OK);
   for (i = 0; i < 8; ++i) CHECK(isfinite(out[i]));
 
@@ -252,6 +256,9 @@ int main(void) {
     CHECK(x[299] == 299.0 && y[299] < y[0]);
     CHECK(lipflow_result_series_read(result, (size_t)s, 290, NULL, y, 400, &count) == LIPFLOW_OK && count == 10);
     CHECK(lipflow_result_series_read(result, (size_t)s, 301, x, y, 400, &count) == LIPFLOW_OUT_OF_RANGE);
+    CHECK(strstr(lipflow_last_error(), "from 301 > length 300") != NULL);
+    CHECK(lipflow_result_series_read(result, (size_t)s, 0, x, y, 400, NULL) == LIPFLOW_NULL_POINTER);
+    CHECK(strstr(lipflow_last_error(), "count is NULL") != NULL);
   }
   s = find_series(result, "lipschitz_global");
   CHECK(s >= 0 && lipflow_result_series_length(result, (size_t)s) == 6);
@@ -275,6 +282,7 @@ int main(void) {
   CHECK(lipflow_run_create_preset("E1", 1, 1, &run) == LIPFLOW_INVALID_ARGUMENT && run == NULL);
   CHECK(lipflow_run_step(NULL, 1) == LIPFLOW_NULL_POINTER);
   CHECK(lipflow_run_predict(NULL, grid, 1, out) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "run is NULL") != NULL);
   CHECK(lipflow_run_finished(NULL) == 1 && lipflow_run_steps_done(NULL) == 0);
   lipflow_run_destroy(NULL);
   lipflow_result_destroy(NULL);

@@ -23,6 +23,22 @@ namespace {
 
 constexpr std::size_t kHuge = std::numeric_limits<std::size_t>::max();
 
+// A real bad value (a rate, an eps) is printed as it is, NaN and infinities included.
+TEST(CoreValidation, StatusNamesRealValues) {
+  char buf[96];
+  EXPECT_STREQ(Status::real(Code::invalid_argument, "adam: lr", -0.5).message(buf, sizeof buf),
+               "invalid argument: adam: lr = -0.5");
+  EXPECT_STREQ(Status::real(Code::invalid_argument, "adam: lr", std::nan("")).message(buf, sizeof buf),
+               "invalid argument: adam: lr = nan");
+  EXPECT_STREQ(Status::real(Code::invalid_argument, "eps", -HUGE_VAL).message(buf, sizeof buf),
+               "invalid argument: eps = -inf");
+  const Status s = Status::real(Code::invalid_argument, "x", 0.1);
+  EXPECT_TRUE(s.has_real_value());
+  EXPECT_EQ(s.real_value(), 0.1);
+  EXPECT_EQ(s.value(), 0);
+  EXPECT_FALSE(Status(Code::invalid_argument, "x", 3).has_real_value());
+}
+
 TEST(CoreValidation, TensorViews) {
   float data[8] = {0, 1, 2, 3, 4, 5, 6, 7};
   TensorView<float> v;
@@ -117,9 +133,9 @@ TEST(CoreValidation, Kernels) {
       {"norm kind", [&] { return kernels::norm<float>(static_cast<kernels::Norm>(7), 3, x, 1, &out); }, Code::invalid_argument, {"norm: p = 7"}},
       {"softmax ldx", [&] { return kernels::softmax_rows<float>(2, 3, a, 2, c, 3); }, Code::invalid_argument, {"ldx = 2", "limit 3"}},
       {"mean_var cols", [&] { return kernels::mean_var_rows<float>(2, 0, a, 3, c, c + 2); }, Code::invalid_argument, {"mean_var_rows: cols = 0"}},
-      {"elu alpha", [&] { return kernels::activation_forward<float>(bad_elu, 3, x, y); }, Code::invalid_argument, {"elu alpha"}},
-      {"softplus beta", [&] { return kernels::activation_forward<float>(bad_softplus, 3, x, y); }, Code::invalid_argument, {"softplus beta"}},
-      {"nan alpha", [&] { return kernels::activation_backward<float>(nan_alpha, 3, x, y, y); }, Code::invalid_argument, {"alpha is not finite"}},
+      {"elu alpha", [&] { return kernels::activation_forward<float>(bad_elu, 3, x, y); }, Code::invalid_argument, {"elu alpha < 0 = -1"}},
+      {"softplus beta", [&] { return kernels::activation_forward<float>(bad_softplus, 3, x, y); }, Code::invalid_argument, {"softplus beta must be > 0 = 0"}},
+      {"nan alpha", [&] { return kernels::activation_backward<float>(nan_alpha, 3, x, y, y); }, Code::invalid_argument, {"alpha is not finite = nan"}},
       {"activation kind", [&] { return kernels::activation_forward<float>(bad_kind, 3, x, y); }, Code::invalid_argument, {"kind = 42"}},
       {"activation null", [&] { return kernels::activation_forward<float>(kernels::ActivationSpec{}, 3, nullptr, y); }, Code::null_pointer, {"activation_forward"}},
   });
@@ -139,7 +155,7 @@ TEST(CoreValidation, SpectralAndRng) {
       {"spectral null w", [&] { return spectral_norm<float>(nullptr, 2, 3, 3, v, u, 10, 0.0, &est); }, Code::null_pointer, {"spectral_norm: w"}},
       {"spectral ld", [&] { return spectral_norm<float>(w, 2, 3, 2, v, u, 10, 0.0, &est); }, Code::invalid_argument, {"ld = 2", "limit 3"}},
       {"spectral iterations", [&] { return spectral_norm<float>(w, 2, 3, 3, v, u, 0, 0.0, &est); }, Code::invalid_argument, {"max_iters = 0"}},
-      {"spectral tolerance", [&] { return spectral_norm<float>(w, 2, 3, 3, v, u, 10, std::nan(""), &est); }, Code::invalid_argument, {"rel_tol"}},
+      {"spectral tolerance", [&] { return spectral_norm<float>(w, 2, 3, 3, v, u, 10, std::nan(""), &est); }, Code::invalid_argument, {"rel_tol (in [0, 1)) = nan"}},
       {"spectral null u", [&] { return spectral_norm<float>(w, 2, 3, 3, v, nullptr, 10, 0.0, &est); }, Code::null_pointer, {"power_iteration"}},
       {"spectral empty", [&] { return spectral_norm<float>(w, 0, 3, 3, v, u, 10, 0.0, &est); }, Code::invalid_argument, {"empty operator"}},
   });

@@ -88,12 +88,12 @@ Status GradientFlow<T>::plan(nn::Model<T>& model, MemoryPlan& plan, const Gradie
     return Status(Code::invalid_argument, "gradient_flow.plan: the model must be planned first (layers)",
                   static_cast<long long>(layers));
   if (!(std::isfinite(o.vanish_ratio) && o.vanish_ratio > 0.0))
-    return Status(Code::invalid_argument, "gradient_flow.plan: vanish_ratio must be finite and > 0");
+    return Status::real(Code::invalid_argument, "gradient_flow.plan: vanish_ratio (finite, > 0)", o.vanish_ratio);
   if (!(std::isfinite(o.explode_ratio) && o.explode_ratio > o.vanish_ratio))
-    return Status(Code::invalid_argument, "gradient_flow.plan: explode_ratio must be finite and > vanish_ratio");
+    return Status::real(Code::invalid_argument, "gradient_flow.plan: explode_ratio (finite, > vanish_ratio)", o.explode_ratio);
   if (o.power_iters < 1) return Status(Code::invalid_argument, "gradient_flow.plan: power_iters", o.power_iters, 1);
   if (!(o.power_tol >= 0.0 && o.power_tol < 1.0))
-    return Status(Code::invalid_argument, "gradient_flow.plan: power_tol must be in [0, 1)");
+    return Status::real(Code::invalid_argument, "gradient_flow.plan: power_tol (in [0, 1))", o.power_tol);
   const std::size_t max_batch = model.layer(0)->max_batch();
   if (o.jacobian_sample >= max_batch)
     return Status(Code::invalid_argument, "gradient_flow.plan: jacobian_sample >= max_batch",
