@@ -154,6 +154,36 @@ Status Monitor<T>::on_step(std::size_t step, std::size_t batch, bool* recorded) 
   return Status::success();
 }
 
+template <class T>
+Status Monitor<T>::write_state(ByteSink& sink) const noexcept {
+  if (!bound_) return Status(Code::not_bound, "monitor.write_state");
+  LIPFLOW_TRY(put_u32(sink, has_snapshot_ ? 1u : 0u));
+  LIPFLOW_TRY(put_u64(sink, snapshot_step_));
+  LIPFLOW_TRY(put_f64(sink, snapshot_us_));
+  return flow_.write_state(sink);
+}
+
+template <class T>
+Status Monitor<T>::read_state(const Section& section, bool apply) noexcept {
+  if (!bound_) return Status(Code::not_bound, "monitor.read_state");
+  Decoder d(section, "checkpoint MONI: payload bytes (wanted, left)");
+  std::uint32_t has = 0;
+  std::uint64_t step = 0;
+  double us = 0.0;
+  LIPFLOW_TRY(d.u32(&has));
+  if (has > 1) return Status(Code::corrupt_data, "checkpoint MONI: monitor snapshot flag", has, 1);
+  LIPFLOW_TRY(d.u64(&step));
+  LIPFLOW_TRY(d.f64(&us));
+  LIPFLOW_TRY(flow_.read_state(d, apply));
+  LIPFLOW_TRY(d.finish());
+  if (apply) {
+    has_snapshot_ = has == 1;
+    snapshot_step_ = static_cast<std::size_t>(step);
+    snapshot_us_ = us;
+  }
+  return Status::success();
+}
+
 template class Monitor<float>;
 template class Monitor<double>;
 

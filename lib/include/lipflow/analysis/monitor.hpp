@@ -125,6 +125,14 @@ class Monitor {
   // invalid_argument (batch), the estimators' errors (the record is then not kept).
   Status on_step(std::size_t step, std::size_t batch, bool* recorded = nullptr) noexcept;
 
+  // Checkpoint state (docs/checkpoints.md, section MONI): the pending weight snapshot of the update
+  // ratios (its step) and the GradientFlow's state (GradientFlow::write_state). Not the records: a
+  // resumed run records from where it resumed on, the same records the uninterrupted run makes from
+  // there. read_state() checks everything against this monitor and changes nothing unless `apply`.
+  // Errors: not_bound, corrupt_data and shape_mismatch naming the field, the sink's. O(params).
+  Status write_state(ByteSink& sink) const noexcept;
+  Status read_state(const Section& section, bool apply) noexcept;
+
   bool due(std::size_t step) const noexcept { return step % options_.every == 0; }
   // Records held (<= capacity) and appended since bind (may exceed the capacity).
   std::size_t size() const noexcept { return held_; }
