@@ -13,8 +13,9 @@
 //   - width 0 shows the library's error naming the field, next to the width field;
 //   - "Adam vs Lion" and "Pre-LN vs Post-LN" overlay two runs with different data in each plot;
 //   - removing a run removes its lines; no console error; no main-thread task over 100 ms; no request
-//     leaves the page's own server.
+//     leaves the page's own server; a screenshot in build/web-artifacts/builder.png.
 import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLipflow } from './node-module.mjs';
@@ -292,7 +293,9 @@ try {
     (worst > LONG_TASK_MS ? ` (over: ${long.filter((t) => t.duration > LONG_TASK_MS).map((t) => `${t.duration.toFixed(0)} ms in ${t.phase}`).join(', ')})` : ''));
   check(outside.length === 0, `no request left the page's server${outside.length ? `: ${outside.join(' ')}` : ''}`);
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
-  await page.screenshot({ path: join(web, '..', 'build', 'web-artifacts', 'builder.png'), fullPage: true }).catch(() => {});
+  const artifacts = join(web, '..', 'build', 'web-artifacts');
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'builder.png'), fullPage: true });
 } finally {
   await browser.close();
   server.close();
