@@ -3,12 +3,14 @@
 //   {type: 'init', build: 'simd' | 'scalar'}
 //   {type: 'preset', id, quick, seed, live}   live: first train the preset's reference model step by step
 //   {type: 'config', config}                  train a config (JSON object) step by step
+//   {type: 'validate', id, config}            check a config by creating a run from it (then dropped)
 //   {type: 'pause'} {type: 'resume'} {type: 'stop'}
 // Messages out:
 //   {type: 'ready', presets, version, lanes, build}
 //   {type: 'live', phase, steps, total, stepsPerSecond, runBytes, heapBytes, loss, series}
 //   {type: 'progress', phase, fraction, stage, heapBytes}
 //   {type: 'result', kind: 'preset' | 'config', id, result, live, stepsPerSecond, seconds}
+//   {type: 'validated', id, ok, message, config, parameters, memoryBytes}  config: as completed by the library
 //   {type: 'stopped'} {type: 'paused'} {type: 'resumed'} {type: 'error', message}
 // Guarantees: between two step slices the worker returns to its event loop, so pause/resume/stop are
 // seen within one slice (about SLICE_MS); a preset's own run (the verdict) is one blocking call that
@@ -28,6 +30,7 @@ self.onmessage = async (event) => {
       case 'init': return await init(msg.build);
       case 'preset': return await runPreset(msg);
       case 'config': return await runConfig(msg);
+      case 'validate': return validate(msg);
       case 'pause': control.paused = true; return post({ type: 'paused' });
       case 'resume': control.paused = false; control.wake?.(); return post({ type: 'resumed' });
       case 'stop': control.stop = true; control.paused = false; control.wake?.(); return undefined;
@@ -106,6 +109,20 @@ async function runPreset({ id, quick, seed, live }) {
     post({ type: 'progress', phase: 'experiment', fraction, stage, heapBytes: lipflow.heapBytes() }));
   post({ type: 'result', kind: 'preset', id, result, live: liveSummary, liveSeries,
          seconds: (performance.now() - t0) / 1000, heapBytes: lipflow.heapBytes() });
+}
+
+/** Creates and drops a run of the config: the library's own check (config and memory plan). */
+function validate({ id, config }) {
+  let run;
+  try {
+    run = lipflow.createRun(config);
+  } catch (e) {
+    return post({ type: 'validated', id, ok: false, message: String(e.message || e) });
+  }
+  try {
+    post({ type: 'validated', id, ok: true, config: run.config(), parameters: run.parameterCount(),
+           memoryBytes: run.memoryBytes() });
+  } finally { run.destroy(); }
 }
 
 async function runConfig({ config }) {
