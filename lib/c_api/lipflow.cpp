@@ -230,6 +230,36 @@ lipflow_code lipflow_run_collect(lipflow_run* run, lipflow_result** out) {
   return LIPFLOW_OK;
 }
 
+// ---- Analysis
+
+size_t lipflow_run_layer_count(const lipflow_run* run) { return run == nullptr ? 0 : run->run->layer_count(); }
+const char* lipflow_run_layer_name(const lipflow_run* run, size_t layer) {
+  return run == nullptr || layer >= run->run->layer_count() ? nullptr : run->run->layer_name(layer);
+}
+size_t lipflow_run_layer_spectrum_size(const lipflow_run* run, size_t layer) {
+  return run == nullptr ? 0 : run->run->layer_spectrum_size(layer);
+}
+
+lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t sample, double* sigma,
+                                        size_t capacity, size_t* count) {
+  if (run == nullptr || sigma == nullptr || count == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, "lipflow_run_layer_spectrum: run, sigma and count must not be NULL");
+  const std::string where = "lipflow_run_layer_spectrum: ";
+  if (layer >= run->run->layer_count())
+    return fail(LIPFLOW_OUT_OF_RANGE, where + "layer " + std::to_string(layer) + " of " +
+                                          std::to_string(run->run->layer_count()));
+  const Status st = run->run->layer_spectrum(layer, sample, sigma, capacity, count);
+  if (st.code() == Code::out_of_range)
+    return fail(LIPFLOW_OUT_OF_RANGE, where + "sample " + std::to_string(sample) + " of " + std::to_string(st.limit()) +
+                                          " test samples");
+  if (st.code() == Code::buffer_too_small)
+    return fail(LIPFLOW_INVALID_ARGUMENT, where + "capacity " + std::to_string(capacity) + " is below the " +
+                                              std::to_string(st.limit()) + " singular values of layer " +
+                                              std::to_string(layer));
+  if (!st.ok()) return fail(st);
+  return LIPFLOW_OK;
+}
+
 void lipflow_result_destroy(lipflow_result* result) { delete result; }
 
 const char* lipflow_result_json(lipflow_result* result) {
