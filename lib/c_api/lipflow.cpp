@@ -2,6 +2,7 @@
 #include "lipflow.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
@@ -257,6 +258,35 @@ lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t s
                                               std::to_string(st.limit()) + " singular values of layer " +
                                               std::to_string(layer));
   if (!st.ok()) return fail(st);
+  return LIPFLOW_OK;
+}
+
+size_t lipflow_run_test_sample_count(const lipflow_run* run) {
+  return run == nullptr ? 0 : run->run->data().size(lab::Split::test);
+}
+
+lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float* inputs, double* labels,
+                                      size_t capacity, size_t* count) {
+  if (run == nullptr || count == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, "lipflow_run_test_samples: run and count must not be NULL");
+  const lab::Dataset& d = run->run->data();
+  const std::size_t n = d.size(lab::Split::test), in = d.sample_size(), per = d.target_size();
+  if (from > n)
+    return fail(LIPFLOW_OUT_OF_RANGE, "lipflow_run_test_samples: from " + std::to_string(from) + " > " +
+                                          std::to_string(n) + " test samples");
+  const std::size_t k = n - from < capacity ? n - from : capacity;
+  const float* x = d.features(lab::Split::test);
+  const std::int32_t* classes = d.class_targets(lab::Split::test);
+  const float* values = d.value_targets(lab::Split::test);
+  for (std::size_t i = 0; i < k; ++i) {
+    if (inputs != nullptr)
+      for (std::size_t j = 0; j < in; ++j) inputs[i * in + j] = x[(from + i) * in + j];
+    if (labels != nullptr)
+      labels[i] = classes != nullptr ? static_cast<double>(classes[(from + i) * per])
+                  : values != nullptr ? static_cast<double>(values[(from + i) * per])
+                                      : kNaN;
+  }
+  *count = k;
   return LIPFLOW_OK;
 }
 

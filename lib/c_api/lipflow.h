@@ -126,6 +126,14 @@ size_t lipflow_run_layer_spectrum_size(const lipflow_run* run, size_t layer);
  * no allocation. */
 lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t sample, double* sigma,
                                         size_t capacity, size_t* count);
+/* The held-out samples (for plotting data under a decision boundary): copies samples [from, from +
+ * capacity) of the test split (fewer at its end) into inputs (input size floats each) and their label
+ * into labels (the class, or the first target value of a regression), either may be NULL, and stores
+ * how many in *count. Errors: LIPFLOW_NULL_POINTER (run, count), LIPFLOW_OUT_OF_RANGE (from past the
+ * end). Cost: a copy. */
+size_t lipflow_run_test_sample_count(const lipflow_run* run);
+lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float* inputs, double* labels,
+                                      size_t capacity, size_t* count);
 
 /* ---- results */
 void lipflow_result_destroy(lipflow_result* result); /* NULL is allowed */

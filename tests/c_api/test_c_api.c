@@ -99,6 +99,16 @@ static void check_spectrum(void) {
     for (k = 0; k < n; ++k) CHECK(lo[k] > 0.0 && lo[k] <= up[k] * (1 + 1e-6) && lo[k] >= up[k] * (1 - 1e-3));
   }
   lipflow_result_destroy(result);
+  /* the held-out samples: moons' 2 features and class labels 0 or 1 */
+  {
+    float xs[40];
+    double labels[20];
+    CHECK(lipflow_run_test_sample_count(run) == 16);
+    CHECK(lipflow_run_test_samples(run, 10, xs, labels, 20, &n) == LIPFLOW_OK && n == 6);
+    for (k = 0; k < n; ++k) CHECK((labels[k] == 0.0 || labels[k] == 1.0) && isfinite(xs[2 * k]) && isfinite(xs[2 * k + 1]));
+    CHECK(lipflow_run_test_samples(run, 17, xs, labels, 20, &n) == LIPFLOW_OUT_OF_RANGE);
+    CHECK(lipflow_run_test_samples(run, 0, NULL, NULL, 20, NULL) == LIPFLOW_NULL_POINTER);
+  }
   /* misuse */
   count = 99;
   CHECK(lipflow_run_layer_spectrum(run, 1, 0, sigma, 4, &count) == LIPFLOW_OUT_OF_RANGE);

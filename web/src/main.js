@@ -6,6 +6,7 @@ import './style.css';
 import { LinePlot, HeatmapPlot, colour } from './plots.js';
 import { arms, pick, claimSeries, gradientGrid, parseResult, splitName, toCsv } from './result.js';
 import * as urlState from './state.js';
+import { attachAnalysis } from './analysis.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -20,7 +21,7 @@ const ui = {
 const plots = {
   loss: new LinePlot($('plot-loss'), { title: 'Loss (train: lines, test: points)', yLabel: 'loss', log: true }),
   grad: new HeatmapPlot($('plot-grad'), { title: 'Per-layer gradient norm ||dL/dx|| (log10)' }),
-  lipschitz: new LinePlot($('plot-lipschitz'), { title: 'Lipschitz upper bound', yLabel: 'bound', log: true }),
+  lipschitz: new LinePlot($('plot-lipschitz'), { title: 'Lipschitz bounds: upper (global, local) and measured lower', yLabel: 'bound', log: true }),
   entropy: new LinePlot($('plot-entropy'), { title: 'Attention entropy per head', yLabel: 'entropy (nats)' }),
   claim: new LinePlot($('plot-claim'), { title: "The experiment's measurements", yLabel: '' }),
 };
@@ -55,7 +56,8 @@ function startWorker() {
 
 function onWorkerMessage(msg) {
   switch (msg.type) {
-    case 'ready': return onReady(msg);
+    case 'ready': analysis.onReady(); return onReady(msg);
+    case 'spectrum': case 'boundary': return analysis.onMessage(msg);
     case 'live': {
       document.body.dataset.steps = String(msg.steps);
       ui.progress.value = msg.total ? msg.steps / msg.total : 0;
@@ -141,15 +143,23 @@ function showClaim() {
 
 function run() {
   readControls();
+  startRun({ type: 'preset', id: state.preset, quick: state.quick, seed: state.seed, live: state.live }, state.preset);
+}
+
+/** Starts a worker run (a 'preset' or 'config' message) and sets the page to running. */
+function startRun(message, label) {
+  analysis.reset();
   ui.verdict.hidden = true;
   ui.progress.value = 0;
   ui.sps.textContent = ui.memory.textContent = '–';
   delete document.body.dataset.steps;
   setState('running');
-  setStatus(`running ${state.preset}…`);
+  setStatus(`running ${label}…`);
   controls('running');
-  worker.postMessage({ type: 'preset', id: state.preset, quick: state.quick, seed: state.seed, live: state.live });
+  worker.postMessage(message);
 }
+const analysis = attachAnalysis({ send: (m) => worker?.postMessage(m),
+                                  runConfig: (config, label) => startRun({ type: 'config', config }, label) });
 
 /** Stop: seen between step slices; a preset's own run cannot be interrupted, so the worker is
  *  replaced (its module reloaded) when it does not answer within a moment. */
@@ -269,7 +279,7 @@ function render() {
 
   const lip = pick(series, 'lipschitz', state.arm);
   schedule('lipschitz', () => plots.lipschitz.update(lip.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
-    { title: `Lipschitz upper bound${lip.arm ? ` (${lip.arm})` : ''}` }));
+    { title: `Lipschitz bounds: upper and measured lower${lip.arm ? ` (${lip.arm})` : ''}` }));
 
   const ent = pick(series, 'entropy', state.arm);
   schedule('entropy', () => plots.entropy.update(ent.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
