@@ -12,7 +12,7 @@ export const SPIRALS_DEMO = {
                     { type: 'linear', width: 32 }, { type: 'activation', kind: 'tanh' }],
            head: { width: 2 } },
   optimizer: { name: 'adam', lr: 0.01 },
-  training: { steps: 600, batch_size: 32, seed: 1, eval_every: 100,
+  training: { steps: 2000, batch_size: 32, seed: 1, eval_every: 200,
               monitor: { every: 20, estimators: ['gradient_norms', 'lipschitz', 'lower_bound'] } },
   dataset: { name: 'two_spirals', train_samples: 512, test_samples: 128, noise: 0.05 },
 };
