@@ -90,7 +90,7 @@ TEST(RunAnalysis, LowerBoundSitsBelowTheUpperBoundAndAboveTheSampledNorms) {
     const float* x = run->data().features(Split::test);
     for (std::size_t i = 0; i < ConfigRun::kLowerBoundInputs; ++i) {
       const double exact = exact_jacobian_norm(*run, x + i * run->data().sample_size());
-      EXPECT_GE(sampled, exact * (1 - 1e-4)) << "step " << rec.step << ", test input " << i;
+      EXPECT_GE(sampled, exact * (1 - 1e-3)) << "step " << rec.step << ", test input " << i;
       ++checked;
     }
   }
