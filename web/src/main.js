@@ -8,6 +8,7 @@ import { arms, pick, claimSeries, gradientGrid, parseResult, splitName, toCsv } 
 import * as urlState from './state.js';
 import { Builder, fromQuery, toQuery } from './builder.js';
 import { Comparison } from './compare.js';
+import { attachAnalysis } from './analysis.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -22,7 +23,7 @@ const ui = {
 const plots = {
   loss: new LinePlot($('plot-loss'), { title: 'Loss (train: lines, test: points)', yLabel: 'loss', log: true }),
   grad: new HeatmapPlot($('plot-grad'), { title: 'Per-layer gradient norm ||dL/dx|| (log10)' }),
-  lipschitz: new LinePlot($('plot-lipschitz'), { title: 'Lipschitz upper bound', yLabel: 'bound', log: true }),
+  lipschitz: new LinePlot($('plot-lipschitz'), { title: 'Lipschitz bounds: upper (global, local) and measured lower', yLabel: 'bound', log: true }),
   entropy: new LinePlot($('plot-entropy'), { title: 'Attention entropy per head', yLabel: 'entropy (nats)' }),
   claim: new LinePlot($('plot-claim'), { title: "The experiment's measurements", yLabel: '' }),
 };
@@ -61,7 +62,8 @@ function startWorker() {
 
 function onWorkerMessage(msg) {
   switch (msg.type) {
-    case 'ready': return onReady(msg);
+    case 'ready': analysis.onReady(); return onReady(msg);
+    case 'spectrum': case 'boundary': return analysis.onMessage(msg);
     case 'live': {
       document.body.dataset.steps = String(msg.steps);
       ui.progress.value = msg.total ? msg.steps / msg.total : 0;
@@ -158,6 +160,7 @@ function showClaim() {
 
 /** Clears the last run's verdict and figures and marks the page running. */
 function starting(what) {
+  analysis.reset();
   ui.verdict.hidden = true;
   ui.progress.value = 0;
   ui.sps.textContent = ui.memory.textContent = '–';
@@ -172,6 +175,8 @@ function run() {
   starting(state.preset);
   worker.postMessage({ type: 'preset', id: state.preset, quick: state.quick, seed: state.seed, live: state.live });
 }
+const analysis = attachAnalysis({ send: (m) => worker?.postMessage(m),
+                                  runConfig: (config, label) => runConfig(config, label).catch((e) => setStatus(e.message)) });
 
 /** Trains a config (JSON text) in the worker with live plots. Resolves with the id of the finished
  *  run in the comparison; rejects when the run fails or is stopped, or when another run is going on. */
@@ -311,7 +316,7 @@ function render() {
 
   const lip = pick(series, 'lipschitz', state.arm);
   schedule('lipschitz', () => plots.lipschitz.update(lip.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
-    { title: `Lipschitz upper bound${lip.arm ? ` (${lip.arm})` : ''}` }));
+    { title: `Lipschitz bounds: upper and measured lower${lip.arm ? ` (${lip.arm})` : ''}` }));
 
   const ent = pick(series, 'entropy', state.arm);
   schedule('entropy', () => plots.entropy.update(ent.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
