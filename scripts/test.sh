@@ -31,7 +31,8 @@ if [[ " ${failed[*]} " != *" release "* && " ${failed[*]} " != *" wasm "* ]]; th
   echo "==== browser lab"
   if bash scripts/web-build.sh \
      && node --no-experimental-fetch web/tests/parity.mjs build/wasm/wasm/lipflow.mjs build/release/cli/lipflow \
-     && node web/tests/browser.mjs build/release/cli/lipflow; then
+     && node web/tests/browser.mjs build/release/cli/lipflow \
+     && node --no-experimental-fetch web/tests/builder.mjs build/wasm/wasm/lipflow.mjs; then
     passed=$((passed + 1))
     echo "==== browser lab passed in $(( $(date +%s) - t0 )) s"
   else

@@ -2,6 +2,7 @@
 #include "lipflow.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
@@ -240,6 +241,69 @@ lipflow_code lipflow_run_collect(lipflow_run* run, lipflow_result** out) {
   *out = r.release();
   return LIPFLOW_OK;
 }
+
+// ---- Analysis
+
+size_t lipflow_run_layer_count(const lipflow_run* run) { return run == nullptr ? 0 : run->run->layer_count(); }
+const char* lipflow_run_layer_name(const lipflow_run* run, size_t layer) {
+  return run == nullptr || layer >= run->run->layer_count() ? nullptr : run->run->layer_name(layer);
+}
+size_t lipflow_run_layer_spectrum_size(const lipflow_run* run, size_t layer) {
+  return run == nullptr ? 0 : run->run->layer_spectrum_size(layer);
+}
+
+lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t sample, double* sigma,
+                                        size_t capacity, size_t* count) {
+  if (run == nullptr || sigma == nullptr || count == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr     ? "lipflow_run_layer_spectrum: run is NULL"
+                                      : sigma == nullptr ? "lipflow_run_layer_spectrum: sigma is NULL"
+                                                         : "lipflow_run_layer_spectrum: count is NULL");
+  const std::string where = "lipflow_run_layer_spectrum: ";
+  if (layer >= run->run->layer_count())
+    return fail(LIPFLOW_OUT_OF_RANGE, where + "layer " + std::to_string(layer) + " of " +
+                                          std::to_string(run->run->layer_count()));
+  const Status st = run->run->layer_spectrum(layer, sample, sigma, capacity, count);
+  if (st.code() == Code::out_of_range)
+    return fail(LIPFLOW_OUT_OF_RANGE, where + "sample " + std::to_string(sample) + " of " + std::to_string(st.limit()) +
+                                          " test samples");
+  if (st.code() == Code::buffer_too_small)
+    return fail(LIPFLOW_INVALID_ARGUMENT, where + "capacity " + std::to_string(capacity) + " is below the " +
+                                              std::to_string(st.limit()) + " singular values of layer " +
+                                              std::to_string(layer));
+  if (!st.ok()) return fail(st);
+  return LIPFLOW_OK;
+}
+
+size_t lipflow_run_test_sample_count(const lipflow_run* run) {
+  return run == nullptr ? 0 : run->run->data().size(lab::Split::test);
+}
+
+lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float* inputs, double* labels,
+                                      size_t capacity, size_t* count) {
+  if (run == nullptr || count == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_test_samples: run is NULL"
+                                                     : "lipflow_run_test_samples: count is NULL");
+  const lab::Dataset& d = run->run->data();
+  const std::size_t n = d.size(lab::Split::test), in = d.sample_size(), per = d.target_size();
+  if (from > n)
+    return fail(LIPFLOW_OUT_OF_RANGE, "lipflow_run_test_samples: from " + std::to_string(from) + " > " +
+                                          std::to_string(n) + " test samples");
+  const std::size_t k = n - from < capacity ? n - from : capacity;
+  const float* x = d.features(lab::Split::test);
+  const std::int32_t* classes = d.class_targets(lab::Split::test);
+  const float* values = d.value_targets(lab::Split::test);
+  for (std::size_t i = 0; i < k; ++i) {
+    if (inputs != nullptr)
+      for (std::size_t j = 0; j < in; ++j) inputs[i * in + j] = x[(from + i) * in + j];
+    if (labels != nullptr)
+      labels[i] = classes != nullptr ? static_cast<double>(classes[(from + i) * per])
+                  : values != nullptr ? static_cast<double>(values[(from + i) * per])
+                                      : kNaN;
+  }
+  *count = k;
+  return LIPFLOW_OK;
+}
+
 
 lipflow_code lipflow_run_save_checkpoint(lipflow_run* run, const char* path) {
   if (run == nullptr || path == nullptr)

@@ -108,6 +108,37 @@ size_t lipflow_run_output_size(const lipflow_run* run);
 /* The series so far, as a result (its verdict: the run completes). */
 lipflow_code lipflow_run_collect(lipflow_run* run, lipflow_result** out);
 
+/* ---- Analysis: the Jacobian spectrum of one layer
+ * The top-level layers of the run's model (its series name them the same way: "layer00_linear").
+ * Their Jacobians are planned at creation in the run's one buffer (batch-1 scratch per layer and one
+ * matrix for the largest; counted in lipflow_run_memory_bytes and the memory cap) for layers whose
+ * Jacobian has at most 65536 entries and whose input is not token ids. The measured Lipschitz lower
+ * bound is a series (lipschitz_lower, estimator "lower_bound"), read like the others. */
+size_t lipflow_run_layer_count(const lipflow_run* run);
+const char* lipflow_run_layer_name(const lipflow_run* run, size_t layer); /* NULL past the end */
+/* The number of singular values of layer's Jacobian, min(in, out); 0 when it has none planned. */
+size_t lipflow_run_layer_spectrum_size(const lipflow_run* run, size_t layer);
+/* The singular values, descending, of the explicit Jacobian (dy/dx of that layer alone) of top-level
+ * layer `layer` at test sample `sample` (the held-out split; the training split when it is empty), with
+ * the current weights in evaluation mode; valid before the first step too (the initial weights).
+ * Writes lipflow_run_layer_spectrum_size values into sigma and that count into *count. The model's
+ * last forward becomes that sample (as after lipflow_run_predict); parameter gradients are untouched.
+ * Errors: LIPFLOW_NULL_POINTER (run, sigma, count), LIPFLOW_OUT_OF_RANGE (layer, sample),
+ * LIPFLOW_INVALID_ARGUMENT (capacity below the count: the message names the count needed; a layer
+ * without a planned Jacobian). Cost: one forward of one sample, `in` Jacobian-vector products of the
+ * layer and a Jacobi SVD (about 3 k^2 max(in, out) flops per sweep, k = min(in, out), 6 to 10 sweeps);
+ * no allocation. */
+lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t sample, double* sigma,
+                                        size_t capacity, size_t* count);
+/* The held-out samples (for plotting data under a decision boundary): copies samples [from, from +
+ * capacity) of the test split (fewer at its end) into inputs (input size floats each) and their label
+ * into labels (the class, or the first target value of a regression), either may be NULL, and stores
+ * how many in *count. Errors: LIPFLOW_NULL_POINTER (run, count), LIPFLOW_OUT_OF_RANGE (from past the
+ * end). Cost: a copy. */
+size_t lipflow_run_test_sample_count(const lipflow_run* run);
+lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float* inputs, double* labels,
+                                      size_t capacity, size_t* count);
+
 /* ---- checkpoints (docs/checkpoints.md): a run's whole state (weights, buffers, optimizer, trainer,
  * config), to continue it later bit for bit in a run created from the same config (training.steps
  * may differ). Loading checks everything before it changes anything: on any error the run is as it

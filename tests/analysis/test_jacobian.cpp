@@ -238,3 +238,35 @@ TEST(Jacobian, NoHeapAfterBind) {
   }
   EXPECT_EQ(watch.count(), 0u);
 }
+
+// A module Jacobian planned for smaller batches than the module's (max_batch): its scratch is sized for
+// them, it computes at those batches (equal to the full plan's columns) and rejects larger ones; a
+// max_batch above the module's is an error naming both.
+TEST(ModuleJacobian, PlannedForSmallerBatches) {
+  Linear<double> lin(3);
+  Memory mem;
+  Shape out;
+  ASSERT_TRUE(lin.plan(Shape::vec(4), 8, mem.plan, &out).ok());
+  ModuleJacobian<double> small, full, too_big;
+  const std::size_t before = mem.plan.total_bytes();
+  ASSERT_TRUE(small.plan(lin, mem.plan, false, 1).ok());
+  EXPECT_LE(mem.plan.total_bytes() - before, 2 * (4 + 3) * sizeof(double) + 4 * 64);  // 4 regions, aligned
+  ASSERT_TRUE(full.plan(lin, mem.plan).ok());
+  const Status s = too_big.plan(lin, mem.plan, false, 9);
+  EXPECT_EQ(s.code(), Code::invalid_argument);
+  EXPECT_EQ(s.value(), 9);
+  EXPECT_EQ(s.limit(), 8);
+  ASSERT_TRUE(mem.bind().ok());
+  ASSERT_TRUE(lin.bind(mem.arena).ok());
+  Rng rng(3);
+  ASSERT_TRUE(lin.init(rng).ok());
+  ASSERT_TRUE(small.bind(mem.arena).ok());
+  ASSERT_TRUE(full.bind(mem.arena).ok());
+  const std::vector<double> x = random_input(rng, 4, {});
+  std::vector<double> y(3), a(12), b(12);
+  ASSERT_TRUE(lin.forward(x.data(), 1, y.data()).ok());
+  ASSERT_TRUE(small.compute(x.data(), y.data(), 1, 0, a.data(), JacobianMethod::columns).ok());
+  ASSERT_TRUE(full.compute(x.data(), y.data(), 1, 0, b.data(), JacobianMethod::columns).ok());
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(small.compute(x.data(), y.data(), 2, 0, a.data()).code(), Code::invalid_argument);  // > its max_batch
+}

@@ -29,6 +29,23 @@ static const char* kConfig =
     "              \"monitor\": {\"every\": 50, \"estimators\": [\"gradient_norms\", \"lipschitz\"]}},"
     " \"dataset\": {\"name\": \"moons\", \"train_samples\": 256, \"test_samples\": 128}}";
 
+/* One linear layer (2 -> 2, no head): its Jacobian is its weight W, which predictions recover. */
+static const char* kLinearConfig =
+    "{\"model\": {\"input\": {\"features\": 2}, \"layers\": [{\"type\": \"linear\", \"width\": 2}]},"
+    " \"optimizer\": {\"name\": \"sgd\", \"lr\": 0.1},"
+    " \"training\": {\"steps\": 20, \"batch_size\": 16, \"seed\": 9, \"eval_every\": 0,"
+    "              \"monitor\": {\"every\": 5, \"estimators\": [\"lipschitz\", \"lower_bound\"]}},"
+    " \"dataset\": {\"name\": \"moons\", \"train_samples\": 64, \"test_samples\": 16}}";
+
+/* The singular values of the 2 x 2 matrix w (row-major), descending, in closed form: the square roots
+ * of the eigenvalues of W^T W = [[p, q], [q, r]]. */
+static void singular_values_2x2(const double* w, double* sigma) {
+  const double p = w[0] * w[0] + w[2] * w[2], q = w[0] * w[1] + w[2] * w[3], r = w[1] * w[1] + w[3] * w[3];
+  const double mean = 0.5 * (p + r), d = sqrt(0.25 * (p - r) * (p - r) + q * q);
+  sigma[0] = sqrt(mean + d);
+  sigma[1] = sqrt(mean - d > 0.0 ? mean - d : 0.0);
+}
+
 static int progress_calls = 0;
 static double progress_last = -1.0;
 static void on_progress(void* context, double fraction, const char* stage) {
@@ -42,6 +59,72 @@ static long find_series(const lipflow_result* r, const char* name) {
   for (i = 0; i < lipflow_result_series_count(r); ++i)
     if (strcmp(lipflow_result_series_name(r, i), name) == 0) return (long)i;
   return -1;
+}
+
+/* The spectrum of a linear layer equals the singular values of its weight (recovered from predictions:
+ * column j of W is f(e_j) - f(0)), before and after training; the lower bound is a series at most the
+ * upper bound (here both are ||W||); and every misuse of the spectrum has its code and message. */
+static void check_spectrum(void) {
+  lipflow_run* run = NULL;
+  lipflow_result* result = NULL;
+  const float basis[6] = {0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f};
+  float f[6];
+  double w[4], expected[2], sigma[4] = {-1.0, -1.0, -1.0, -1.0}, lo[8], up[8];
+  size_t count = 0, n = 0, k, round;
+  long sl, su;
+  CHECK(lipflow_run_create(kLinearConfig, &run) == LIPFLOW_OK);
+  if (run == NULL) return;
+  CHECK(lipflow_run_layer_count(run) == 1);
+  CHECK(lipflow_run_layer_name(run, 0) != NULL && strcmp(lipflow_run_layer_name(run, 0), "layer00_linear") == 0);
+  CHECK(lipflow_run_layer_name(run, 1) == NULL && lipflow_run_layer_name(NULL, 0) == NULL);
+  CHECK(lipflow_run_layer_spectrum_size(run, 0) == 2 && lipflow_run_layer_spectrum_size(run, 1) == 0);
+  for (round = 0; round < 2; ++round) { /* at the initial weights, then after training */
+    CHECK(lipflow_run_predict(run, basis, 3, f) == LIPFLOW_OK);
+    for (k = 0; k < 2; ++k) {
+      w[0 * 2 + k] = (double)f[2 + 2 * k] - f[0];
+      w[1 * 2 + k] = (double)f[2 + 2 * k + 1] - f[1];
+    }
+    singular_values_2x2(w, expected);
+    CHECK(lipflow_run_layer_spectrum(run, 0, 5, sigma, 4, &count) == LIPFLOW_OK && count == 2);
+    CHECK(fabs(sigma[0] - expected[0]) <= 1e-5 * expected[0] && fabs(sigma[1] - expected[1]) <= 1e-5 * expected[0]);
+    CHECK(sigma[0] >= sigma[1] && sigma[2] == -1.0);
+    if (round == 0) while (!lipflow_run_finished(run)) CHECK(lipflow_run_step(run, 7) == LIPFLOW_OK);
+  }
+  CHECK(lipflow_run_collect(run, &result) == LIPFLOW_OK);
+  sl = find_series(result, "lipschitz_lower");
+  su = find_series(result, "lipschitz_global");
+  CHECK(sl >= 0 && su >= 0);
+  if (sl >= 0 && su >= 0) {
+    CHECK(lipflow_result_series_read(result, (size_t)sl, 0, NULL, lo, 8, &n) == LIPFLOW_OK && n == 4);
+    CHECK(lipflow_result_series_read(result, (size_t)su, 0, NULL, up, 8, &count) == LIPFLOW_OK && count == n);
+    /* a linear map: the Jacobian is W everywhere, so both bounds are ||W|| (power iterations aside) */
+    for (k = 0; k < n; ++k) CHECK(lo[k] > 0.0 && lo[k] <= up[k] * (1 + 1e-6) && lo[k] >= up[k] * (1 - 1e-3));
+  }
+  lipflow_result_destroy(result);
+  /* the held-out samples: moons' 2 features and class labels 0 or 1 */
+  {
+    float xs[40];
+    double labels[20];
+    CHECK(lipflow_run_test_sample_count(run) == 16);
+    CHECK(lipflow_run_test_samples(run, 10, xs, labels, 20, &n) == LIPFLOW_OK && n == 6);
+    for (k = 0; k < n; ++k) CHECK((labels[k] == 0.0 || labels[k] == 1.0) && isfinite(xs[2 * k]) && isfinite(xs[2 * k + 1]));
+    CHECK(lipflow_run_test_samples(run, 17, xs, labels, 20, &n) == LIPFLOW_OUT_OF_RANGE);
+    CHECK(lipflow_run_test_samples(run, 0, NULL, NULL, 20, NULL) == LIPFLOW_NULL_POINTER);
+  }
+  /* misuse */
+  count = 99;
+  CHECK(lipflow_run_layer_spectrum(run, 1, 0, sigma, 4, &count) == LIPFLOW_OUT_OF_RANGE);
+  CHECK(strstr(lipflow_last_error(), "layer 1 of 1") != NULL);
+  CHECK(lipflow_run_layer_spectrum(run, 0, 16, sigma, 4, &count) == LIPFLOW_OUT_OF_RANGE);
+  CHECK(strstr(lipflow_last_error(), "sample 16 of 16") != NULL);
+  CHECK(lipflow_run_layer_spectrum(run, 0, 0, sigma, 1, &count) == LIPFLOW_INVALID_ARGUMENT);
+  CHECK(strstr(lipflow_last_error(), "capacity 1 is below the 2 singular values") != NULL);
+  CHECK(lipflow_run_layer_spectrum(run, 0, 0, NULL, 4, &count) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_layer_spectrum(run, 0, 0, sigma, 4, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_layer_spectrum(NULL, 0, 0, sigma, 4, &count) == LIPFLOW_NULL_POINTER);
+  CHECK(count == 99);
+  CHECK(lipflow_run_layer_count(NULL) == 0 && lipflow_run_layer_spectrum_size(NULL, 0) == 0);
+  lipflow_run_destroy(run);
 }
 
 /* The train_loss series of a run into y (at most cap points); returns the count. */
@@ -270,6 +353,8 @@ int main(void) {
   lipflow_result_destroy(result);
   lipflow_run_destroy(run);
   run = NULL;
+
+  check_spectrum();
 
   /* misuse: every one a code and a message naming the problem */
   CHECK(lipflow_run_create("{\"model\": 3}", &run) == LIPFLOW_INVALID_CONFIG && run == NULL);

@@ -152,6 +152,37 @@ export function wrapModule(M) {
           return new Float32Array(M.HEAPF32.buffer, pout, outLen).slice();
         } finally { M._free(pin); M._free(pout); }
       },
+      // ---- Analysis
+      /** The model's top-level layers: [{name, size}], size = singular values of its Jacobian (0: none). */
+      layers() {
+        const n = M._lipflow_run_layer_count(h), out = [];
+        for (let i = 0; i < n; i++) {
+          out.push({ name: str(M._lipflow_run_layer_name(h, i)), size: M._lipflow_run_layer_spectrum_size(h, i) });
+        }
+        return out;
+      },
+      /** The singular values (descending, a Float64Array) of layer's Jacobian at test sample `sample`. */
+      layerSpectrum(layer, sample = 0) {
+        const k = Math.max(M._lipflow_run_layer_spectrum_size(h, layer), 1);
+        const ps = M._malloc(k * 8), pc = M._malloc(4);
+        try {
+          const code = M._lipflow_run_layer_spectrum(h, layer, sample, ps, k, pc);
+          if (code !== 0) throw lipflowError('layer spectrum', code);
+          return new Float64Array(M.HEAPF64.buffer, ps, M.getValue(pc, 'i32')).slice();
+        } finally { M._free(ps); M._free(pc); }
+      },
+      /** The test split: {inputs: Float32Array (count x inputSize), labels: Float64Array}. */
+      testSamples() {
+        const n = M._lipflow_run_test_sample_count(h), d = M._lipflow_run_input_size(h);
+        const px = M._malloc(Math.max(n * d, 1) * 4), pl = M._malloc(Math.max(n, 1) * 8), pc = M._malloc(4);
+        try {
+          const code = M._lipflow_run_test_samples(h, 0, px, pl, n, pc);
+          if (code !== 0) throw lipflowError('test samples', code);
+          const got = M.getValue(pc, 'i32');
+          return { inputs: new Float32Array(M.HEAPF32.buffer, px, got * d).slice(),
+                   labels: new Float64Array(M.HEAPF64.buffer, pl, got).slice() };
+        } finally { M._free(px); M._free(pl); M._free(pc); }
+      },
       destroy() { M._lipflow_run_destroy(h); h = 0; },
     };
   }

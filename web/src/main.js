@@ -6,6 +6,9 @@ import './style.css';
 import { LinePlot, HeatmapPlot, colour } from './plots.js';
 import { arms, pick, claimSeries, gradientGrid, parseResult, splitName, toCsv } from './result.js';
 import * as urlState from './state.js';
+import { Builder, fromQuery, toQuery } from './builder.js';
+import { Comparison } from './compare.js';
+import { attachAnalysis } from './analysis.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -20,7 +23,7 @@ const ui = {
 const plots = {
   loss: new LinePlot($('plot-loss'), { title: 'Loss (train: lines, test: points)', yLabel: 'loss', log: true }),
   grad: new HeatmapPlot($('plot-grad'), { title: 'Per-layer gradient norm ||dL/dx|| (log10)' }),
-  lipschitz: new LinePlot($('plot-lipschitz'), { title: 'Lipschitz upper bound', yLabel: 'bound', log: true }),
+  lipschitz: new LinePlot($('plot-lipschitz'), { title: 'Lipschitz bounds: upper (global, local) and measured lower', yLabel: 'bound', log: true }),
   entropy: new LinePlot($('plot-entropy'), { title: 'Attention entropy per head', yLabel: 'entropy (nats)' }),
   claim: new LinePlot($('plot-claim'), { title: "The experiment's measurements", yLabel: '' }),
 };
@@ -35,6 +38,9 @@ let state = urlState.read();
 let presets = [];
 let worker = null;
 let shown = { series: [], result: null, label: '' };  // what the plots show
+let ready = false;     // the worker's module is loaded
+let pending = null;    // the config run going on: {label, resolve, reject} (see runConfig)
+let active = false;    // a run is going on (running or paused)
 
 function setState(s) { document.body.dataset.state = s; }
 function setStatus(text) { ui.status.textContent = text; }
@@ -48,6 +54,7 @@ function startWorker() {
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = (e) => onWorkerMessage(e.data);
   worker.onerror = (e) => fail(`worker: ${e.message || 'failed to start'}`);
+  ready = false;
   setState('loading');
   setStatus('loading the module…');
   worker.postMessage({ type: 'init', build: state.build });
@@ -55,14 +62,15 @@ function startWorker() {
 
 function onWorkerMessage(msg) {
   switch (msg.type) {
-    case 'ready': return onReady(msg);
+    case 'ready': analysis.onReady(); return onReady(msg);
+    case 'spectrum': case 'boundary': return analysis.onMessage(msg);
     case 'live': {
       document.body.dataset.steps = String(msg.steps);
       ui.progress.value = msg.total ? msg.steps / msg.total : 0;
       setStatus(`${msg.phase}: step ${msg.steps} of ${msg.total}, loss ${fmt(msg.loss)}`);
       ui.sps.textContent = msg.stepsPerSecond ? msg.stepsPerSecond.toFixed(0) : '–';
       ui.memory.textContent = `${mib(msg.runBytes)} planned buffer, ${mib(msg.heapBytes)} module heap`;
-      return show({ series: msg.series, result: null, label: `live: ${msg.phase} of ${state.preset}` });
+      return show({ series: msg.series, result: null, label: `live: ${pending ? pending.label : `${msg.phase} of ${state.preset}`}` });
     }
     case 'progress':
       ui.progress.value = msg.fraction;
@@ -71,7 +79,8 @@ function onWorkerMessage(msg) {
     case 'result': return onResult(msg);
     case 'paused': setState('paused'); setStatus('paused'); return controls('paused');
     case 'resumed': setState('running'); setStatus('running'); return controls('running');
-    case 'stopped': setState('idle'); setStatus('stopped'); return controls('idle');
+    case 'stopped': settle(new Error('stopped')); setState('idle'); setStatus('stopped'); return controls('idle');
+    case 'validated': return builder.onValidated(msg);
     case 'error': return fail(msg.message);
     default: return fail(`unknown message from the worker: ${msg.type}`);
   }
@@ -88,6 +97,8 @@ function onReady(msg) {
   setState('idle');
   setStatus('ready');
   controls('idle');
+  ready = true;
+  builder.validate();
 }
 
 function onResult(msg) {
@@ -97,12 +108,17 @@ function onResult(msg) {
   ui.memory.textContent = `${msg.live ? `${mib(msg.live.runBytes)} planned buffer, ` : ''}${mib(msg.heapBytes)} module heap`;
   setStatus(`${msg.kind === 'preset' ? `experiment ${msg.id}` : 'config run'} finished in ${msg.seconds.toFixed(1)} s`);
   showVerdict(r.verdict);
-  show({ series: r.series, result: r, label: `${msg.id} (${state.quick ? 'quick' : 'full'}, seed ${state.seed})` });
+  const label = msg.kind === 'config' ? pending?.label ?? 'config' : `${msg.id} (${state.quick ? 'quick' : 'full'}, seed ${state.seed})`;
+  show({ series: r.series, result: r, label });
+  // Finished runs go to the comparison: a config run, or a preset's reference model.
+  if (msg.kind === 'config') settle(null, comparison.add(label, r.series));
+  else if (msg.liveSeries) comparison.add(`${msg.id} reference model (${state.quick ? 'quick' : 'full'}, seed ${state.seed})`, msg.liveSeries);
   controls('idle');
   whenDrawn(() => setState('done'));
 }
 
 function fail(message) {
+  settle(new Error(message));
   setState('error');
   setStatus(`error: ${message}`);
   controls('idle');
@@ -112,11 +128,14 @@ function fail(message) {
 
 function controls(mode) {
   const running = mode === 'running' || mode === 'paused';
+  active = running;
   ui.run.disabled = running;
   ui.pause.disabled = mode !== 'running';
   ui.resume.disabled = mode !== 'paused';
   ui.stop.disabled = !running;
   for (const el of [ui.preset, ui.seed, ui.quick, ui.live, ui.build, ui.open]) el.disabled = running;
+  builder.setBusy(running);
+  comparison.setBusy(running);
 }
 
 function readControls() {
@@ -139,16 +158,43 @@ function showClaim() {
   ui.claim.title = p ? p.setup : '';
 }
 
-function run() {
-  readControls();
+/** Clears the last run's verdict and figures and marks the page running. */
+function starting(what) {
+  analysis.reset();
   ui.verdict.hidden = true;
   ui.progress.value = 0;
   ui.sps.textContent = ui.memory.textContent = '–';
   delete document.body.dataset.steps;
   setState('running');
-  setStatus(`running ${state.preset}…`);
+  setStatus(`running ${what}…`);
   controls('running');
+}
+
+function run() {
+  readControls();
+  starting(state.preset);
   worker.postMessage({ type: 'preset', id: state.preset, quick: state.quick, seed: state.seed, live: state.live });
+}
+const analysis = attachAnalysis({ send: (m) => worker?.postMessage(m),
+                                  runConfig: (config, label) => runConfig(config, label).catch((e) => setStatus(e.message)) });
+
+/** Trains a config (JSON text) in the worker with live plots. Resolves with the id of the finished
+ *  run in the comparison; rejects when the run fails or is stopped, or when another run is going on. */
+function runConfig(config, label) {
+  if (!ready) return Promise.reject(new Error('the module is still loading'));
+  if (pending || active) return Promise.reject(new Error('another run is going on'));
+  starting(label);
+  return new Promise((resolve, reject) => {
+    pending = { label, resolve, reject };
+    worker.postMessage({ type: 'config', config });
+  });
+}
+
+/** Ends the pending config run's promise (error, or the comparison's run id). */
+function settle(error, id) {
+  const p = pending;
+  pending = null;
+  if (p) { if (error) p.reject(error); else p.resolve(id); }
 }
 
 /** Stop: seen between step slices; a preset's own run cannot be interrupted, so the worker is
@@ -158,6 +204,7 @@ function stop() {
   const w = worker;
   setTimeout(() => {
     if (worker === w && (document.body.dataset.state === 'running' || document.body.dataset.state === 'paused')) {
+      settle(new Error('stopped'));
       startWorker();
       setStatus('stopped');
     }
@@ -269,7 +316,7 @@ function render() {
 
   const lip = pick(series, 'lipschitz', state.arm);
   schedule('lipschitz', () => plots.lipschitz.update(lip.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
-    { title: `Lipschitz upper bound${lip.arm ? ` (${lip.arm})` : ''}` }));
+    { title: `Lipschitz bounds: upper and measured lower${lip.arm ? ` (${lip.arm})` : ''}` }));
 
   const ent = pick(series, 'entropy', state.arm);
   schedule('entropy', () => plots.entropy.update(ent.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y })),
@@ -279,6 +326,18 @@ function render() {
   schedule('claim', () => plots.claim.update(claim.series.map((s) => ({ label: splitName(s.name).what, x: s.x, y: s.y, points: s.x.length < 12 })),
     { title: `The experiment's measurements${claim.arm ? ` (${claim.arm})` : ''}`, xLabel: claim.series[0]?.x_label || 'x' }));
 }
+
+// ---- the model builder and the comparison of runs
+
+const builder = new Builder($('builder-form'), fromQuery(location.search), {
+  validate: (id, config) => { if (ready) worker.postMessage({ type: 'validate', id, config }); },
+  changed: () => urlState.write(state),
+  run: (config, label) => runConfig(config, label).catch(() => {}),  // a failure is shown by fail()
+});
+urlState.addPart(() => toQuery(builder.spec));
+const comparison = new Comparison($('compare-panel'), {
+  schedule, spec: () => builder.spec, runConfig,
+});
 
 // ---- start
 

@@ -1,7 +1,8 @@
 // The page's plots, drawn with uPlot: line plots of series with their own x values (merged onto one x
-// axis), and a heatmap (x: step, y: layer, colour: log10 of the gradient norm) painted in a uPlot draw
-// hook so that it shares uPlot's axes, cursor and sizing. Each plot's element carries
-// data-points = the number of finite points it shows (the browser tests read it).
+// axis), a heatmap (x: step, y: layer, colour: log10 of the gradient norm) painted in a uPlot draw
+// hook so that it shares uPlot's axes, cursor and sizing, a bar plot of singular values, and a decision
+// boundary painted on a canvas of its own. Each plot's element carries data-points = the number of
+// finite points it shows (the browser tests read it); savePng() exports any of them.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -107,8 +108,8 @@ export class HeatmapPlot {
       height: 240,
       scales: { x: { time: false }, y: { auto: false, range: [-0.5, n - 0.5] } },
       axes: [{ label: 'step' },
-             { label: 'layer', size: 60, incrs: [1, 2, 5, 10, 20, 50],
-               values: (_, ticks) => ticks.map((k) => (Number.isInteger(k) ? String(k) : '')) }],
+             { label: 'layer', size: 130, incrs: [1, 2, 5, 10, 20, 50],
+               values: (_, ticks) => ticks.map((k) => (Number.isInteger(k) ? this.grid.layers[k] ?? String(k) : '')) }],
       series: [{ label: 'step' }, { label: 'log10 ||dL/dx||', stroke: 'transparent' }],
       legend: { live: false },
       hooks: { draw: [(u) => this.paint(u)] },
@@ -138,4 +139,106 @@ export class HeatmapPlot {
 
   /** The colour scale's range, for the legend under the plot. */
   range() { return [this.lo, this.hi]; }
+}
+
+/** The singular values of a Jacobian as bars: update({sigma, title}); sigma descending. */
+export class SpectrumPlot {
+  constructor(el, { title }) {
+    Object.assign(this, { el, title });
+    this.plot = null;
+    this.key = '';
+    this.el.dataset.points = '0';
+  }
+
+  update({ sigma, title }) {
+    const data = [sigma.map((_, k) => k + 1), sigma.map((v) => (Number.isFinite(v) ? v : null))];
+    this.el.dataset.points = String(data[1].filter((v) => v !== null).length);
+    const key = JSON.stringify([sigma.length, title || this.title]);
+    if (this.plot && key === this.key) {
+      this.plot.setData(data);
+      return;
+    }
+    this.plot?.destroy();
+    this.key = key;
+    this.plot = new uPlot({
+      title: title || this.title,
+      width: width(this.el),
+      height: 240,
+      scales: { x: { time: false, range: (_, lo, hi) => [lo - 0.5, hi + 0.5] }, y: { range: (_, lo, hi) => [0, hi * 1.05 || 1] } },
+      axes: [{ label: 'index i (descending)' }, { label: 'sigma_i', size: 60 }],
+      series: [{ label: 'i' }, { label: 'sigma', stroke: colour(0), fill: `${colour(0)}99`, paths: uPlot.paths.bars({ size: [0.8, 40] }),
+                                  points: { show: false } }],
+      legend: { live: false },
+    }, data, this.el);
+  }
+}
+
+/** The decision boundary of a model on 2 features: update(msg) with the worker's 'boundary' message.
+ *  Each grid cell is coloured by its predicted class (lighter where the model is less sure), or for a
+ *  single output by its value; the test samples are drawn over it in their class colour. */
+export class BoundaryPlot {
+  constructor(el, { title }) {
+    Object.assign(this, { el, title });
+    this.heading = document.createElement('div');
+    this.heading.className = 'u-title';
+    this.canvas = document.createElement('canvas');
+    this.el.append(this.heading, this.canvas);
+    this.el.dataset.points = '0';
+  }
+
+  update(b) {
+    const size = Math.min(width(this.el), 360), n = b.grid;
+    this.heading.textContent = `${this.title} (step ${b.step})`;
+    this.canvas.width = this.canvas.height = size;
+    const ctx = this.canvas.getContext('2d');
+    // The grid as an n x n image, scaled up without smoothing.
+    const img = new ImageData(n, n);
+    let lo = Infinity, hi = -Infinity;
+    if (b.outputs === 1) for (const v of b.conf) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    for (let k = 0; k < n * n; k++) {
+      const rgb = b.outputs === 1 ? parse(ramp((b.conf[k] - lo) / (hi - lo || 1)))
+        : parse(colour(b.cls[k])).map((c) => Math.round(255 - (255 - c) * (0.25 + 0.5 * confidence(b.conf[k], b.outputs))));
+      img.data.set([...rgb, 255], 4 * k);
+    }
+    const tile = document.createElement('canvas');
+    tile.width = tile.height = n;
+    tile.getContext('2d').putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(tile, 0, 0, size, size);
+    // The samples.
+    const [x0, x1] = b.x, [y0, y1] = b.y, p = b.points;
+    for (let i = 0; i < p.labels.length; i++) {
+      const px = ((p.inputs[2 * i] - x0) / (x1 - x0)) * size, py = ((y1 - p.inputs[2 * i + 1]) / (y1 - y0)) * size;
+      ctx.beginPath();
+      ctx.arc(px, py, 3, 0, 2 * Math.PI);
+      ctx.fillStyle = b.outputs === 1 ? '#000' : colour(Math.max(0, Math.round(p.labels[i])));
+      ctx.fill();
+      ctx.strokeStyle = '#fff';
+      ctx.stroke();
+    }
+    this.el.dataset.points = String(n * n + p.labels.length);
+  }
+}
+
+/** How sure a class prediction is, in [0, 1]: its probability above chance (1 / classes). */
+function confidence(p, classes) { return Math.min(Math.max((p - 1 / classes) / (1 - 1 / classes), 0), 1); }
+
+/** '#rrggbb' or 'rgb(r,g,b)' to [r, g, b]. */
+function parse(css) {
+  if (css.startsWith('#')) return [1, 3, 5].map((i) => Number.parseInt(css.slice(i, i + 2), 16));
+  return css.match(/\d+/g).slice(0, 3).map(Number);
+}
+
+/** Saves the canvas of a plot element as `name`.png (a download); resolves to the PNG's bytes. */
+export async function savePng(el, name) {
+  const canvas = el.querySelector('canvas');
+  if (!canvas) throw new Error(`plot ${name} has nothing drawn yet`);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+  if (!blob) throw new Error(`plot ${name}: the canvas gave no PNG`);
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = `${name}.png`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  return new Uint8Array(await blob.arrayBuffer());
 }

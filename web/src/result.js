@@ -4,7 +4,7 @@
 
 const LOSS = /^(train_loss|test_loss)$/;
 const GRAD = /^layer(\d+)_(.+)_grad_input$/;
-const LIPSCHITZ = /^lipschitz_(global|local)$/;
+const LIPSCHITZ = /^lipschitz_(global|local|lower)$/;
 const ENTROPY = /^attention(\d+)_head(\d+)_entropy$/;
 const TRAINER = /^(lr|grad_norm|test_accuracy)$|^layer\d+_.+_(grad_params|update_ratio|jacobian_norm)$/;
 

@@ -1,6 +1,7 @@
 // The experiment's state in the URL (query string), so that a link reopens the same experiment:
 //   preset=E5  seed=1  quick=1  live=1  build=simd|scalar  arm=<arm shown in the per-arm plots>
 // read() always returns every field (defaults filled); write() replaces the current history entry.
+// Other parts of the page add their own fields after these (addPart), e.g. the model builder's b.*.
 
 export const DEFAULTS = { preset: 'E1', seed: 1, quick: true, live: true, build: 'simd', arm: '' };
 
@@ -18,7 +19,11 @@ export function read(search = location.search) {
   };
 }
 
-/** The query string of a state (fields in a fixed order). */
+const parts = [];
+/** Registers a function giving more query fields (URLSearchParams) to write after the state's. */
+export function addPart(fields) { parts.push(fields); }
+
+/** The query string of a state (fields in a fixed order), then the registered parts' fields. */
 export function encode(state) {
   const q = new URLSearchParams();
   q.set('preset', state.preset);
@@ -27,6 +32,7 @@ export function encode(state) {
   q.set('live', state.live ? '1' : '0');
   q.set('build', state.build);
   if (state.arm) q.set('arm', state.arm);
+  for (const fields of parts) for (const [k, v] of fields()) q.set(k, v);
   return `?${q}`;
 }
 

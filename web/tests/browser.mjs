@@ -6,6 +6,9 @@
 //   - the main thread has no long task over 100 ms during a run (a PerformanceObserver on 'longtask');
 //   - the URL round-trips the state (a link restores the controls; changed controls reach the URL);
 //   - the page opens a result.json written by the CLI and shows its verdict and plots;
+//   - the live analysis: E2's live run shows a layer's Jacobian spectrum; the two-spirals demo (2-D)
+//     shows its decision boundary, the spectrum of a chosen layer, and the measured Lipschitz lower
+//     bound next to the upper bound; each plot's PNG export gives a PNG file;
 //   - no console error and no uncaught exception;
 // and saves a screenshot per preset in build/web-artifacts/. Exits non-zero on any failed check.
 import { chromium } from 'playwright-core';
@@ -82,7 +85,8 @@ try {
     check(shown.holds === String(v.holds),
       `${id}: verdict shown ${shown.holds} = native ${v.holds} (value ${shown.value.toPrecision(4)} vs native ${Number(v.value).toPrecision(4)}, relative difference ${rel.toExponential(1)}), ${seconds.toFixed(1)} s`);
 
-    const points = Object.fromEntries(await page.$$eval('.plot', (els) => els.map((e) => [e.dataset.plot, Number(e.dataset.points)])));
+    // (The live-analysis plots, data-live, show a live run's state rather than result.json's series.)
+    const points = Object.fromEntries(await page.$$eval('.plot:not([data-live])', (els) => els.map((e) => [e.dataset.plot, Number(e.dataset.points)])));
     const kinds = new Set(native.series.filter((s) => s.x.length > 0).map((s) => category(s.name)));
     for (const [plot, n] of Object.entries(points)) {
       const expected = kinds.has(plot);
@@ -92,7 +96,49 @@ try {
     const long = await page.evaluate((since) => window.__longTasks.filter((t) => t.start >= since), t0);
     const worst = Math.max(0, ...long.map((t) => t.duration));
     check(worst <= LONG_TASK_MS, `${id}: longest main-thread task during the run ${worst.toFixed(0)} ms <= ${LONG_TASK_MS} ms (steps/s shown: ${sps})`);
+    if (id === 'E2') {
+      const spectrum = await page.$eval('#plot-spectrum', (el) => Number(el.dataset.points));
+      const layers = await page.$$eval('#spectrum-layer option', (os) => os.map((o) => o.text));
+      check(spectrum > 0 && layers.length > 1, `E2: the live run shows a Jacobian spectrum (${spectrum} values; layers ${layers.join(' ')})`);
+    }
     await page.screenshot({ path: join(artifacts, `${id}.png`), fullPage: true });
+  }
+
+  // The 2-D demo: a config on two features, with the lower-bound estimator.
+  {
+    await page.goto(`${url}?preset=E1&seed=${SEED}&quick=1&live=1&build=simd`);
+    await waitState(['idle'], 30000);
+    await page.click('#run-spirals');
+    await waitState(['done', 'error'], RUN_TIMEOUT_MS);
+    check(await page.evaluate(() => document.body.dataset.state) === 'done', `2-D demo: the run finished (${await page.textContent('#status')})`);
+    const n = (sel) => page.$eval(sel, (el) => Number(el.dataset.points));
+    const boundary = await n('#plot-boundary'), first = await n('#plot-spectrum'), lip = await n('#plot-lipschitz');
+    check(boundary > 48 * 48, `2-D demo: the decision boundary is drawn (${boundary} cells and samples)`);
+    // Layer 0 (2 -> 32) has 2 singular values; choosing layer 2 (32 -> 32) after the run shows its 32.
+    await page.selectOption('#spectrum-layer', '2');
+    const followed = await page.waitForFunction(() => Number(document.getElementById('plot-spectrum').dataset.points) === 32,
+      null, { timeout: 10000 }).then(() => true, () => false);
+    const chosen = await page.$eval('#spectrum-layer', (el) => el.selectedOptions[0]?.text);
+    check(first === 2 && followed && chosen === 'layer02_linear',
+      `2-D demo: the spectrum of layer00_linear (${first} values), then of the chosen ${chosen} (${await n('#plot-spectrum')} values)`);
+    const legend = await page.$eval('#plot-lipschitz', (el) => el.textContent);
+    check(lip > 0 && legend.includes('lipschitz_lower') && legend.includes('lipschitz_global'),
+      `2-D demo: the Lipschitz plot shows the measured lower bound next to the upper bound (${lip} points)`);
+    await page.screenshot({ path: join(artifacts, 'spirals-demo.png'), fullPage: true });
+
+    // PNG export of each plot: a download whose bytes start with the PNG signature.
+    const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+    for (const plot of ['loss', 'grad', 'lipschitz', 'spectrum', 'boundary']) {
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: 10000 }),
+        page.click(`#plot-${plot} ~ button.png`),
+      ]);
+      const file = join(scratch, `${plot}.png`);
+      await download.saveAs(file);
+      const bytes = readFileSync(file);
+      check(download.suggestedFilename() === `${plot}.png` && bytes.length > 100 && signature.every((b, k) => bytes[k] === b),
+        `PNG export of ${plot}: ${download.suggestedFilename()}, ${bytes.length} bytes, PNG signature`);
+    }
   }
 
   // Pause, resume and stop during a live run (E9's reference model: 200 steps in slices of about 40 ms).

@@ -23,13 +23,16 @@ JacobianMethod resolve(JacobianMethod m, std::size_t in, std::size_t out) noexce
 }  // namespace
 
 template <class T>
-Status ModuleJacobian<T>::plan(nn::Module<T>& m, MemoryPlan& plan, bool own_matrix) noexcept {
+Status ModuleJacobian<T>::plan(nn::Module<T>& m, MemoryPlan& plan, bool own_matrix, std::size_t max_batch) noexcept {
   if (m.max_batch() == 0 || !m.input_shape().valid() || !m.output_shape().valid())
     return Status(Code::invalid_argument, "module_jacobian.plan: the module is not planned");
+  if (max_batch > m.max_batch())
+    return Status(Code::invalid_argument, "module_jacobian.plan: max_batch above the module's", (long long)max_batch,
+                  (long long)m.max_batch());
   m_ = &m;
   in_size_ = m.input_shape().size();
   out_size_ = m.output_shape().size();
-  max_batch_ = m.max_batch();
+  max_batch_ = max_batch > 0 ? max_batch : m.max_batch();
   LIPFLOW_TRY(basis_in_.plan(plan, "module_jacobian.basis_in", MemoryKind::scratch, max_batch_ * in_size_));
   LIPFLOW_TRY(image_out_.plan(plan, "module_jacobian.image_out", MemoryKind::scratch, max_batch_ * out_size_));
   LIPFLOW_TRY(basis_out_.plan(plan, "module_jacobian.basis_out", MemoryKind::scratch, max_batch_ * out_size_));

@@ -370,7 +370,8 @@ const std::vector<std::string> kClipKinds = {"none", "norm", "value", "agc"};
 const std::vector<std::string> kNonfiniteNames = {"stop", "skip"};
 const std::vector<std::string> kNormNames = {"l1", "l2", "linf"};
 const std::vector<std::string> kEstimatorNames = {"gradient_norms", "update_ratios",     "flags",    "norm_input_std",
-                                                  "attention_entropy", "jacobian_products", "lipschitz"};
+                                                  "attention_entropy", "jacobian_products", "lipschitz",
+                                                  "lower_bound"};
 
 // ---- layers
 
@@ -1301,12 +1302,14 @@ std::string to_json_text(const ExperimentConfig& c) {
   return root.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
+static_assert(kMonitorLowerBound == 1u << analysis::kMonitorExtensionBit, "the lower bound is extension 0");
+
 std::uint32_t monitor_estimator_bits(const MonitorConfig& monitor) noexcept {
   if (monitor.estimators.empty()) return analysis::kMonitorAll;
   static const std::uint32_t bits[] = {analysis::kMonitorGradientNorms,   analysis::kMonitorUpdateRatios,
                                        analysis::kMonitorFlags,           analysis::kMonitorNormInputStd,
                                        analysis::kMonitorAttentionEntropy, analysis::kMonitorJacobianProducts,
-                                       analysis::kMonitorLipschitz};
+                                       analysis::kMonitorLipschitz,       kMonitorLowerBound};
   std::uint32_t out = 0;
   for (const std::string& n : monitor.estimators)
     for (std::size_t i = 0; i < kEstimatorNames.size(); ++i)

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 namespace lipflow {
@@ -122,6 +123,22 @@ const char* token_task_name(TokenTask task) noexcept {
   return "unknown";
 }
 
+template <class Target, class Sample>
+void Dataset::generate(const SplitSizes& sizes, Sample&& sample) {
+  const std::size_t fs = sample_size(), ts = target_size_;
+  for (Split s : {Split::train, Split::test}) {
+    Part& p = part(s);
+    std::vector<Target>& targets = [&p]() -> std::vector<Target>& {
+      if constexpr (std::is_same<Target, float>::value) return p.values; else return p.classes;
+    }();
+    p.count = s == Split::train ? sizes.train : sizes.test;
+    p.x.resize(p.count * fs);
+    targets.resize(p.count * ts);
+    Rng rng(sizes.seed, s == Split::train ? kTrainStream : kTestStream);
+    for (std::size_t i = 0; i < p.count; ++i) sample(rng, i, p.x.data() + i * fs, targets.data() + i * ts);
+  }
+}
+
 Status Dataset::two_spirals(const SpiralsOptions& o, Dataset* out) {
   if (out == nullptr) return Status(Code::null_pointer, "two_spirals: out");
   *out = Dataset();
@@ -135,23 +152,15 @@ Status Dataset::two_spirals(const SpiralsOptions& o, Dataset* out) {
   d.kind_ = TargetKind::classes;
   d.target_size_ = 1;
   d.classes_ = 2;
-  for (Split s : {Split::train, Split::test}) {
-    Part& p = d.part(s);
-    p.count = s == Split::train ? o.sizes.train : o.sizes.test;
-    p.x.resize(p.count * 2);
-    p.classes.resize(p.count);
-    Rng rng(o.sizes.seed, s == Split::train ? kTrainStream : kTestStream);
-    for (std::size_t i = 0; i < p.count; ++i) {
-      const int c = static_cast<int>(i % 2);
-      const double t = rng.uniform_double();
-      const double r = 0.05 + 0.95 * t;
-      const double angle = 2.0 * kPi * o.turns * t + kPi * c;
-      const double nx = rng.normal_double(), ny = rng.normal_double();
-      p.x[2 * i] = static_cast<float>(r * portable_cos(angle) + o.noise * nx);
-      p.x[2 * i + 1] = static_cast<float>(r * portable_sin(angle) + o.noise * ny);
-      p.classes[i] = c;
-    }
-  }
+  d.generate<std::int32_t>(o.sizes, [&o](Rng& rng, std::size_t i, float* x, std::int32_t* c) {
+    *c = static_cast<std::int32_t>(i % 2);
+    const double t = rng.uniform_double();
+    const double r = 0.05 + 0.95 * t;
+    const double angle = 2.0 * kPi * o.turns * t + kPi * *c;
+    const double nx = rng.normal_double(), ny = rng.normal_double();
+    x[0] = static_cast<float>(r * portable_cos(angle) + o.noise * nx);
+    x[1] = static_cast<float>(r * portable_sin(angle) + o.noise * ny);
+  });
   *out = std::move(d);
   return Status::success();
 }
@@ -167,24 +176,16 @@ Status Dataset::moons(const MoonsOptions& o, Dataset* out) {
   d.kind_ = TargetKind::classes;
   d.target_size_ = 1;
   d.classes_ = 2;
-  for (Split s : {Split::train, Split::test}) {
-    Part& p = d.part(s);
-    p.count = s == Split::train ? o.sizes.train : o.sizes.test;
-    p.x.resize(p.count * 2);
-    p.classes.resize(p.count);
-    Rng rng(o.sizes.seed, s == Split::train ? kTrainStream : kTestStream);
-    for (std::size_t i = 0; i < p.count; ++i) {
-      const int c = static_cast<int>(i % 2);
-      const double theta = kPi * rng.uniform_double();
-      const double cs = portable_cos(theta), sn = portable_sin(theta);
-      const double x = c == 0 ? cs : 1.0 - cs;
-      const double y = c == 0 ? sn : 0.5 - sn;
-      const double nx = rng.normal_double(), ny = rng.normal_double();
-      p.x[2 * i] = static_cast<float>(x + o.noise * nx);
-      p.x[2 * i + 1] = static_cast<float>(y + o.noise * ny);
-      p.classes[i] = c;
-    }
-  }
+  d.generate<std::int32_t>(o.sizes, [&o](Rng& rng, std::size_t i, float* x, std::int32_t* c) {
+    *c = static_cast<std::int32_t>(i % 2);
+    const double theta = kPi * rng.uniform_double();
+    const double cs = portable_cos(theta), sn = portable_sin(theta);
+    const double px = *c == 0 ? cs : 1.0 - cs;
+    const double py = *c == 0 ? sn : 0.5 - sn;
+    const double nx = rng.normal_double(), ny = rng.normal_double();
+    x[0] = static_cast<float>(px + o.noise * nx);
+    x[1] = static_cast<float>(py + o.noise * ny);
+  });
   *out = std::move(d);
   return Status::success();
 }
@@ -208,19 +209,13 @@ Status Dataset::gaussian_mixture(const MixtureOptions& o, Dataset* out) {
   d.means_.resize(o.classes * o.dims);
   Rng mrng(o.sizes.seed, kMeansStream);
   for (double& m : d.means_) m = o.mean_scale * mrng.normal_double();
-  for (Split s : {Split::train, Split::test}) {
-    Part& p = d.part(s);
-    p.count = s == Split::train ? o.sizes.train : o.sizes.test;
-    p.x.resize(p.count * o.dims);
-    p.classes.resize(p.count);
-    Rng rng(o.sizes.seed, s == Split::train ? kTrainStream : kTestStream);
-    for (std::size_t i = 0; i < p.count; ++i) {
-      const std::size_t c = i % o.classes;
-      for (std::size_t j = 0; j < o.dims; ++j)
-        p.x[i * o.dims + j] = static_cast<float>(d.means_[c * o.dims + j] + o.spread * rng.normal_double());
-      p.classes[i] = static_cast<std::int32_t>(c);
-    }
-  }
+  const double* means = d.means_.data();
+  d.generate<std::int32_t>(o.sizes, [&o, means](Rng& rng, std::size_t i, float* x, std::int32_t* c) {
+    const std::size_t k = i % o.classes;
+    for (std::size_t j = 0; j < o.dims; ++j)
+      x[j] = static_cast<float>(means[k * o.dims + j] + o.spread * rng.normal_double());
+    *c = static_cast<std::int32_t>(k);
+  });
   *out = std::move(d);
   return Status::success();
 }
@@ -236,18 +231,11 @@ Status Dataset::sine(const SineOptions& o, Dataset* out) {
   d.kind_ = TargetKind::values;
   d.target_size_ = 1;
   d.classes_ = 0;
-  for (Split s : {Split::train, Split::test}) {
-    Part& p = d.part(s);
-    p.count = s == Split::train ? o.sizes.train : o.sizes.test;
-    p.x.resize(p.count);
-    p.values.resize(p.count);
-    Rng rng(o.sizes.seed, s == Split::train ? kTrainStream : kTestStream);
-    for (std::size_t i = 0; i < p.count; ++i) {
-      const double x = -kPi + 2.0 * kPi * rng.uniform_double();
-      p.x[i] = static_cast<float>(x);
-      p.values[i] = static_cast<float>(portable_sin(x) + o.noise * rng.normal_double());
-    }
-  }
+  d.generate<float>(o.sizes, [&o](Rng& rng, std::size_t, float* x, float* y) {
+    const double px = -kPi + 2.0 * kPi * rng.uniform_double();
+    x[0] = static_cast<float>(px);
+    y[0] = static_cast<float>(portable_sin(px) + o.noise * rng.normal_double());
+  });
   *out = std::move(d);
   return Status::success();
 }
@@ -273,41 +261,32 @@ Status Dataset::tokens(const TokenOptions& o, Dataset* out) {
   d.classes_ = o.vocab;
   const std::uint32_t v = static_cast<std::uint32_t>(o.vocab);
   std::vector<std::int32_t> ids(n);
-  for (Split s : {Split::train, Split::test}) {
-    Part& p = d.part(s);
-    p.count = s == Split::train ? o.sizes.train : o.sizes.test;
-    p.x.resize(p.count * n);
-    p.classes.resize(p.count * n);
-    Rng rng(o.sizes.seed, s == Split::train ? kTrainStream : kTestStream);
-    for (std::size_t i = 0; i < p.count; ++i) {
-      for (std::size_t j = 0; j < n; ++j) ids[j] = static_cast<std::int32_t>(rng.below(v));
-      float* x = p.x.data() + i * n;
-      std::int32_t* t = p.classes.data() + i * n;
-      for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<float>(ids[j]);
-      switch (o.task) {
-        case TokenTask::copy:
-          for (std::size_t j = 0; j < n; ++j) t[j] = ids[j];
-          break;
-        case TokenTask::reverse:
-          for (std::size_t j = 0; j < n; ++j) t[j] = ids[n - 1 - j];
-          break;
-        case TokenTask::sort:
-          for (std::size_t j = 0; j < n; ++j) t[j] = ids[j];
-          std::sort(t, t + n);
-          break;
-        case TokenTask::mod_add: {
-          const std::size_t h = n / 2;
-          for (std::size_t j = 0; j < h; ++j) {
-            const std::int32_t sum = static_cast<std::int32_t>((static_cast<std::uint32_t>(ids[j]) +
-                                                                static_cast<std::uint32_t>(ids[h + j])) % v);
-            t[j] = sum;
-            t[h + j] = sum;
-          }
-          break;
+  d.generate<std::int32_t>(o.sizes, [&o, &ids, n, v](Rng& rng, std::size_t, float* x, std::int32_t* t) {
+    for (std::size_t j = 0; j < n; ++j) ids[j] = static_cast<std::int32_t>(rng.below(v));
+    for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<float>(ids[j]);
+    switch (o.task) {
+      case TokenTask::copy:
+        for (std::size_t j = 0; j < n; ++j) t[j] = ids[j];
+        break;
+      case TokenTask::reverse:
+        for (std::size_t j = 0; j < n; ++j) t[j] = ids[n - 1 - j];
+        break;
+      case TokenTask::sort:
+        for (std::size_t j = 0; j < n; ++j) t[j] = ids[j];
+        std::sort(t, t + n);
+        break;
+      case TokenTask::mod_add: {
+        const std::size_t h = n / 2;
+        for (std::size_t j = 0; j < h; ++j) {
+          const std::int32_t sum = static_cast<std::int32_t>((static_cast<std::uint32_t>(ids[j]) +
+                                                              static_cast<std::uint32_t>(ids[h + j])) % v);
+          t[j] = sum;
+          t[h + j] = sum;
         }
+        break;
       }
     }
-  }
+  });
   *out = std::move(d);
   return Status::success();
 }

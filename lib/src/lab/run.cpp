@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "lipflow/analysis/svd.hpp"
 #include "lipflow/lab/checkpoint.hpp"
 #include "lipflow/optim/schedule.hpp"
 
@@ -29,18 +30,25 @@ std::string dataset_field(const Status& st) {
   return "dataset." + field.substr(0, field.find(' '));
 }
 
-// Plans the Trainer's buffers and the monitor inside the Experiment's plan.
-class TrainerExtension final : public PlanExtension {
+}  // namespace
+
+// Plans the run's analysis (the lower-bound search, the layer Jacobians), the Trainer's buffers and
+// the monitor inside the Experiment's plan.
+class RunExtension final : public PlanExtension {
  public:
-  explicit TrainerExtension(Trainer* t) : trainer_(t) {}
-  Status plan(Experiment& x, MemoryPlan& plan) noexcept override { return trainer_->plan_buffers(x.model(), plan); }
-  Status bind(Experiment&, const Arena& arena) noexcept override { return trainer_->bind_buffers(arena); }
+  explicit RunExtension(ConfigRun* r) : run_(r) {}
+  Status plan(Experiment& x, MemoryPlan& plan) noexcept override {
+    LIPFLOW_TRY(run_->plan_analysis(x.model(), plan));
+    return run_->trainer_.plan_buffers(x.model(), plan);
+  }
+  Status bind(Experiment&, const Arena& arena) noexcept override {
+    LIPFLOW_TRY(run_->bind_analysis(arena));
+    return run_->trainer_.bind_buffers(arena);
+  }
 
  private:
-  Trainer* trainer_;
+  ConfigRun* run_;
 };
-
-}  // namespace
 
 ConfigError make_dataset(const ExperimentConfig& config, Dataset* out) {
   if (out == nullptr) return ConfigError{"dataset", "null", "an output pointer"};
@@ -167,8 +175,24 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
   mo.capacity = 64;
   Status st = trainer_.configure(data_, o, &monitor_, mo);
   if (!st.ok()) return ConfigError{"training", std::to_string(st.value()), status_text(st)};
+  // The measured lower bound needs an input Jacobian: none for token ids.
+  token_input_ = m.input == InputKind::tokens;
+  for (const std::string& name : t.monitor.estimators)
+    if (name == "lower_bound" && token_input_)
+      return ConfigError{"training.monitor.estimators", name,
+                         "estimators of a model on real-valued inputs (token ids have no input Jacobian)"};
+  lower_bound_ = (mo.estimators & kMonitorLowerBound) != 0 && !token_input_;
+  if (lower_bound_) {
+    analysis::MonitorExtension x;
+    x.name = "lower_bound";
+    x.run = &ConfigRun::run_lower_bound;
+    x.context = this;
+    std::size_t index = 0;
+    st = monitor_.add_extension(x, &index);
+    if (!st.ok() || index != 0) return ConfigError{"training.monitor", "lower_bound", status_text(st)};
+  }
 
-  TrainerExtension extension(&trainer_);
+  RunExtension extension(this);
   e = Experiment::build(config, &experiment_, &extension);
   if (!e.ok()) return e;
   st = trainer_.attach(experiment_->model(), experiment_->optimizer());
@@ -290,6 +314,111 @@ ConfigError ConfigRun::read_checkpoint(const void* data, std::size_t bytes, cons
   return ConfigError();
 }
 
+const float* ConfigRun::probe_inputs(std::size_t* count) const noexcept {
+  const Split s = data_.size(Split::test) > 0 ? Split::test : Split::train;
+  *count = data_.size(s);
+  return data_.features(s);
+}
+
+Status ConfigRun::plan_analysis(nn::Model<float>& m, MemoryPlan& plan) noexcept {
+  if (lower_bound_) LIPFLOW_TRY(search_.plan(m, plan));
+  const std::size_t n = m.layer_count();
+  layer_names_.assign(n, std::string());
+  spectrum_size_.assign(n, 0);
+  jacobians_.assign(n, analysis::ModuleJacobian<float>());
+  std::size_t entries = 0, values = 0;
+  for (std::size_t l = 0; l < n; ++l) {
+    nn::Module<float>& layer = *m.layer(l);
+    char name[64];
+    std::snprintf(name, sizeof name, "layer%02zu_%s", l, layer.kind());
+    layer_names_[l] = name;
+    const std::size_t in = layer.input_shape().size(), out = layer.output_shape().size();
+    if (in * out > kSpectrumMaxEntries || (l == 0 && token_input_)) continue;
+    LIPFLOW_TRY(jacobians_[l].plan(layer, plan, false, 1));
+    spectrum_size_[l] = in < out ? in : out;
+    if (in * out > entries) entries = in * out;
+    if (spectrum_size_[l] > values) values = spectrum_size_[l];
+  }
+  if (entries == 0) return Status::success();
+  LIPFLOW_TRY(spectrum_matrix_.plan(plan, "spectrum.matrix", MemoryKind::scratch, entries));
+  return spectrum_sigma_.plan(plan, "spectrum.sigma", MemoryKind::scratch, values);
+}
+
+Status ConfigRun::bind_analysis(const Arena& arena) noexcept {
+  if (lower_bound_) LIPFLOW_TRY(search_.bind(arena));
+  for (std::size_t l = 0; l < jacobians_.size(); ++l)
+    if (spectrum_size_[l] > 0) LIPFLOW_TRY(jacobians_[l].bind(arena));
+  if (spectrum_matrix_.size == 0) return Status::success();
+  LIPFLOW_TRY(spectrum_matrix_.bind(arena));
+  return spectrum_sigma_.bind(arena);
+}
+
+Status ConfigRun::run_lower_bound(void* context, std::size_t, std::size_t, double* values, std::size_t capacity,
+                                  std::size_t* count) noexcept {
+  ConfigRun& r = *static_cast<ConfigRun*>(context);
+  if (capacity < 2) return Status(Code::buffer_too_small, "lower_bound: values", (long long)capacity, 2);
+  std::size_t n = 0;
+  const float* inputs = r.probe_inputs(&n);
+  if (n > kLowerBoundInputs) n = kLowerBoundInputs;
+  analysis::LowerBoundOptions o;
+  o.power.max_iterations = kLowerBoundIterations;
+  o.power.tolerance = 1e-4;
+  o.radius = 0.1;
+  o.steps = kLowerBoundSteps;
+  analysis::LowerBoundReport rep;
+  nn::Model<float>& m = r.model();
+  m.set_training(false);  // BatchNorm rejects a batch of 1 in training mode; dropout off
+  const Status st = r.search_.run(inputs, n, o, &rep);
+  m.set_training(true);
+  LIPFLOW_TRY(st);
+  values[0] = rep.lower;
+  values[1] = rep.sampled;
+  *count = 2;
+  return Status::success();
+}
+
+const char* ConfigRun::layer_name(std::size_t layer) const noexcept {
+  return layer < layer_names_.size() ? layer_names_[layer].c_str() : "";
+}
+
+std::size_t ConfigRun::layer_spectrum_size(std::size_t layer) const noexcept {
+  return layer < spectrum_size_.size() ? spectrum_size_[layer] : 0;
+}
+
+Status ConfigRun::layer_spectrum(std::size_t layer, std::size_t sample, double* sigma, std::size_t capacity,
+                                 std::size_t* count) noexcept {
+  if (sigma == nullptr || count == nullptr) return Status(Code::null_pointer, "layer_spectrum: sigma or count");
+  if (layer >= layer_names_.size())
+    return Status(Code::out_of_range, "layer_spectrum: layer", (long long)layer, (long long)layer_names_.size());
+  nn::Model<float>& m = model();
+  nn::Module<float>& module = *m.layer(layer);
+  const std::size_t in = module.input_shape().size(), out = module.output_shape().size(), k = spectrum_size_[layer];
+  if (k == 0)
+    return token_input_ && layer == 0
+               ? Status(Code::invalid_argument, "layer_spectrum: the layer's input is token ids (no Jacobian)")
+               : Status(Code::invalid_argument, "layer_spectrum: the layer's Jacobian (in x out entries) is above the limit",
+                        (long long)(in * out), (long long)kSpectrumMaxEntries);
+  std::size_t samples = 0;
+  const float* x = probe_inputs(&samples);
+  if (sample >= samples)
+    return Status(Code::out_of_range, "layer_spectrum: sample of the test split", (long long)sample, (long long)samples);
+  if (capacity < k)
+    return Status(Code::buffer_too_small, "layer_spectrum: capacity below the count of singular values",
+                  (long long)capacity, (long long)k);
+  m.set_training(false);
+  const float* y = nullptr;
+  Status st = m.forward(x + sample * m.input_shape().size(), 1, &y);
+  if (st.ok())
+    st = jacobians_[layer].compute(m.layer_input(layer), m.layer_output(layer), 1, 0, spectrum_matrix_.data,
+                                   analysis::JacobianMethod::columns);
+  m.set_training(true);
+  LIPFLOW_TRY(st);
+  LIPFLOW_TRY(analysis::singular_values<float>(spectrum_matrix_.data, out, in, in, spectrum_sigma_.data));
+  for (std::size_t i = 0; i < k; ++i) sigma[i] = spectrum_sigma_.data[i];
+  *count = k;
+  return Status::success();
+}
+
 EvalRecord ConfigRun::last_evaluation() const noexcept {
   const std::vector<EvalRecord>& e = trainer_.evaluations();
   if (!e.empty()) return e.back();
@@ -343,6 +472,11 @@ void ConfigRun::collect(Result* out, const std::string& prefix) const {
     per_record("lipschitz_global", "upper_bound", [](const analysis::MonitorRecord& r) { return r.lipschitz.global; });
     per_record("lipschitz_local", "upper_bound", [](const analysis::MonitorRecord& r) { return r.lipschitz.local; });
   }
+  if (ran & kMonitorLowerBound)
+    per_record("lipschitz_lower", "lower_bound", [](const analysis::MonitorRecord& r) {
+      return (r.ran & kMonitorLowerBound) && r.extension_count[0] > 0 ? r.extension[0][0]
+                                                                       : std::numeric_limits<double>::quiet_NaN();
+    });
   const std::size_t layers = last.flow.layers;
   for (std::size_t l = 0; l < layers; ++l) {
     char base[64];

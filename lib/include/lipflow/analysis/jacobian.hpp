@@ -47,10 +47,11 @@ inline JacobianMethod choose_jacobian_method(std::size_t in_size, std::size_t ou
 template <class T>
 class ModuleJacobian {
  public:
-  // Declares the scratch for m's planned shapes and maximum batch; own_matrix also plans the
-  // out_size x in_size matrix (matrix() after bind). Errors: invalid_argument when m is not planned,
-  // the plan's errors. Call once.
-  Status plan(nn::Module<T>& m, MemoryPlan& plan, bool own_matrix = false) noexcept;
+  // Declares the scratch for m's planned shapes and maximum batch (or for batches up to max_batch,
+  // when it is not 0: the scratch is 2 max_batch (in_size + out_size) entries); own_matrix also plans
+  // the out_size x in_size matrix (matrix() after bind). Errors: invalid_argument when m is not planned
+  // or max_batch exceeds its maximum batch, the plan's errors. Call once.
+  Status plan(nn::Module<T>& m, MemoryPlan& plan, bool own_matrix = false, std::size_t max_batch = 0) noexcept;
   Status bind(const Arena& arena) noexcept;
 
   // J of sample `sample` at the point of m's last forward, which ran on x (batch samples) and gave y

@@ -201,6 +201,10 @@ std::string to_json_text(const ExperimentConfig& config);
 // SequentialLR). Errors name the schedule's field. O(1).
 ConfigError make_schedule(const ScheduleConfig& config, optim::SequentialSchedule* out);
 
+// The monitor bit of the estimator "lower_bound": a ConfigRun registers its measured lower bound
+// (lab/run.hpp) as the monitor's first extension.
+inline constexpr std::uint32_t kMonitorLowerBound = 1u << 16;  // 1 << analysis::kMonitorExtensionBit
+
 // The MonitorEstimator bit set for the config's estimator names (all when the list is empty).
 std::uint32_t monitor_estimator_bits(const MonitorConfig& monitor) noexcept;
 

@@ -159,6 +159,11 @@ class Dataset {
   Part& part(Split s) noexcept { return s == Split::test ? test_ : train_; }
   Status check_batch(Split s, const std::uint32_t* indices, std::size_t count, const float* x, const void* t,
                      TargetKind want) const noexcept;
+  // Sizes both splits for the shape and target size already set, and calls sample(rng, i, x, t) for
+  // every sample of each split with the split's own random stream; t points into the classes
+  // (Target = std::int32_t) or the values (float). Defined in dataset.cpp, its only user.
+  template <class Target, class Sample>
+  void generate(const SplitSizes& sizes, Sample&& sample);
 
   const char* name_ = "";
   nn::Shape shape_;

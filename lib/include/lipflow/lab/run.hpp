@@ -24,10 +24,27 @@
 //   train_loss, lr, grad_norm                                  per step (the Trainer's records)
 //   test_loss, test_accuracy                                   per evaluation (accuracy: classes only)
 //   lipschitz_global, lipschitz_local                          per monitor record (Model::lipschitz)
+//   lipschitz_lower                                            per monitor record (estimator lower_bound)
 //   layer<i>_<kind>_grad_input, ..._grad_params                per record, per top-level layer
 //   layer<i>_<kind>_update_ratio, ..._jacobian_norm            per record when those estimators ran
 //   attention<k>_head<h>_entropy                               per record, per attention head
 // Series of an estimator that did not run are not made.
+//
+// The measured lower bound (estimator "lower_bound", monitor extension 0; in the default "every
+// estimator" too): on each monitor record, LowerBoundSearch over the first kLowerBoundInputs samples
+// of the test split (the training split when the test split is empty), in evaluation mode, with at
+// most kLowerBoundIterations power iterations per point (warm-started from the last record) and
+// kLowerBoundSteps ascent steps in a ball of radius 0.1 around the best sample. Every value is
+// ||J(x) v|| for a unit v at an actual input x, so lipschitz_lower <= Lip(f) <= lipschitz_global
+// whatever the convergence. Cost per record: at most (kLowerBoundInputs + 1 + kLowerBoundSteps) x
+// kLowerBoundIterations batch-1 (jvp + backward) pairs, plus kLowerBoundSteps gradients (a jvp, 2
+// forwards, 2 backwards); memory: the search's vectors (LowerBoundSearch::plan). Models on token ids
+// have no input Jacobian: for them it is not planned and naming it is a config error.
+//
+// The layer spectrum (layer_spectrum): the singular values of the explicit Jacobian of one top-level
+// layer at one test sample, planned at create: one ModuleJacobian per top-level layer with batch-1
+// scratch (2 (in + out) floats each), one matrix for the largest eligible layer and its singular values.
+// A layer is eligible when in x out <= kSpectrumMaxEntries and its input is not token ids.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +52,8 @@
 #include <string>
 #include <vector>
 
+#include "lipflow/analysis/jacobian.hpp"
+#include "lipflow/analysis/lipschitz.hpp"
 #include "lipflow/analysis/monitor.hpp"
 #include "lipflow/lab/builder.hpp"
 #include "lipflow/lab/config.hpp"
@@ -93,6 +112,33 @@ class ConfigRun {
   const Dataset& data() const noexcept { return data_; }
   analysis::Monitor<float>& monitor() noexcept { return monitor_; }
   const std::vector<analysis::MonitorRecord>& records() const noexcept { return records_; }
+
+  // The lower-bound estimator's settings (see the header comment).
+  static constexpr std::size_t kLowerBoundInputs = 4;
+  static constexpr int kLowerBoundIterations = 20;
+  static constexpr int kLowerBoundSteps = 4;
+  // The largest Jacobian (in x out entries) whose spectrum is planned.
+  static constexpr std::size_t kSpectrumMaxEntries = 256 * 256;
+
+  // The lower-bound search (its best_input() is the point of the newest lipschitz_lower value).
+  const analysis::LowerBoundSearch<float>& lower_bound_search() const noexcept { return search_; }
+
+  // Top-level layers and their names ("layer00_linear", as in the series' names; "" past the end).
+  std::size_t layer_count() const noexcept { return layer_names_.size(); }
+  const char* layer_name(std::size_t layer) const noexcept;
+  // The number of singular values of layer's Jacobian (min(in, out)), 0 when it is not eligible.
+  std::size_t layer_spectrum_size(std::size_t layer) const noexcept;
+  // The singular values, descending, of the explicit Jacobian of top-level layer `layer` at sample
+  // `sample` of the test split (the training split when the test split is empty), with the current
+  // weights, in evaluation mode. The model runs a batch-1 forward there (its last forward changes, as
+  // with a prediction); the Jacobian is built by columns (jvp), so parameter gradients are untouched.
+  // Errors: null_pointer (sigma, count), out_of_range (layer, sample: the value and the limit),
+  // invalid_argument (a layer that is not eligible: its sizes), buffer_too_small (capacity: the value
+  // and the count needed), and the model's. Cost: one forward of one sample, in_size jvp passes of the
+  // layer, and the Jacobi SVD of its out x in Jacobian (about 3 k^2 max(in, out) flops per sweep,
+  // k = min(in, out), 6 to 10 sweeps). No heap.
+  Status layer_spectrum(std::size_t layer, std::size_t sample, double* sigma, std::size_t capacity,
+                        std::size_t* count) noexcept;
   // The last evaluation on the test split (NaN loss when none ran yet).
   EvalRecord last_evaluation() const noexcept;
 
@@ -100,6 +146,13 @@ class ConfigRun {
   ConfigRun() = default;
   ConfigError make(const ExperimentConfig& config);
   void harvest() noexcept;
+  friend class RunExtension;
+  Status plan_analysis(nn::Model<float>& m, MemoryPlan& plan) noexcept;
+  Status bind_analysis(const Arena& arena) noexcept;
+  static Status run_lower_bound(void* context, std::size_t step, std::size_t batch, double* values,
+                                std::size_t capacity, std::size_t* count) noexcept;
+  // The analysis inputs: the test split's features (or the training split's) and their count.
+  const float* probe_inputs(std::size_t* count) const noexcept;
 
   Dataset data_;
   Trainer trainer_;
@@ -108,6 +161,13 @@ class ConfigRun {
   std::vector<analysis::MonitorRecord> records_;  // every monitor record, oldest first
   std::size_t harvested_ = 0;                     // monitor records copied into records_
   std::size_t chunk_ = 0;                         // steps per train() slice between harvests
+  bool token_input_ = false;                      // the model reads token ids
+  bool lower_bound_ = false;                      // the lower-bound search is planned
+  analysis::LowerBoundSearch<float> search_;
+  std::vector<std::string> layer_names_;
+  std::vector<analysis::ModuleJacobian<float>> jacobians_;  // one per top-level layer
+  std::vector<std::size_t> spectrum_size_;                  // min(in, out), 0: not eligible
+  nn::Buffer<float> spectrum_matrix_, spectrum_sigma_;
 };
 
 }  // namespace lab
