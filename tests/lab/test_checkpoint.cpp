@@ -306,15 +306,15 @@ TEST(Checkpoint, LoadingIntoAStoppedRunResumesIt) {
   std::remove(path.c_str());
 }
 
-// The monitor's pending weight snapshot (the update ratio of the first due step after the save) and
-// the warm-start vectors of its Jacobian products travel in MONI: the records of a resumed run equal
+// The monitor's pending weight snapshot (the update ratio of the first due step after the save), the
+// warm-start vectors of its Jacobian products and the lower bound's travel in MONI: the records of a resumed run equal
 // the uninterrupted run's from the save on, bit for bit (all but the wall-clock costs).
 TEST(Checkpoint, MonitorRecordsContinueBitForBit) {
   std::string text = config_text();
   const std::string one = R"("estimators": ["gradient_norms"])";
   const std::size_t at = text.find(one);
   ASSERT_NE(at, std::string::npos);
-  text.replace(at, one.size(), R"("estimators": ["gradient_norms", "update_ratios", "jacobian_products", "lipschitz"])");
+  text.replace(at, one.size(), R"("estimators": ["gradient_norms", "update_ratios", "jacobian_products", "lipschitz", "lower_bound"])");
   std::unique_ptr<ConfigRun> whole = make_run(text), first = make_run(text), resumed = make_run(text);
   ASSERT_TRUE(whole && first && resumed);
   TrainResult r;
@@ -322,7 +322,22 @@ TEST(Checkpoint, MonitorRecordsContinueBitForBit) {
   ASSERT_TRUE(first->train(50, &r).ok());  // step 49 snapshot the weights for step 50's update ratios
   const std::string path = temp_path("monitor");
   ASSERT_TRUE(first->save_checkpoint(path).ok());
+  // The lower bound's warm start (extension 0's state) is the saved run's after the load, no longer
+  // the fresh run's (the values below cannot show it here: two input features leave the power
+  // iteration one fixed point whatever its start).
+  auto lower_state = [](ConfigRun& run) {
+    const analysis::MonitorExtension& x = run.monitor().extension(0);
+    float* data = nullptr;
+    std::size_t size = 0;
+    EXPECT_TRUE(x.state != nullptr && x.state(x.context, &data, &size).ok());
+    return std::vector<float>(data, data + size);
+  };
+  const std::vector<float> saved = lower_state(*first), fresh = lower_state(*resumed);
+  ASSERT_EQ(saved.size(), 2u);
+  EXPECT_NE(std::memcmp(saved.data(), fresh.data(), saved.size() * sizeof(float)), 0);
   ASSERT_TRUE(resumed->load_checkpoint(path).ok());
+  const std::vector<float> loaded = lower_state(*resumed);
+  EXPECT_EQ(std::memcmp(saved.data(), loaded.data(), saved.size() * sizeof(float)), 0);
   ASSERT_TRUE(resumed->train(50, &r).ok());
   const std::vector<analysis::MonitorRecord>& all = whole->records();
   const std::vector<analysis::MonitorRecord>& tail = resumed->records();
@@ -340,6 +355,11 @@ TEST(Checkpoint, MonitorRecordsContinueBitForBit) {
     EXPECT_TRUE(want.ran & analysis::kMonitorJacobianProducts);
     EXPECT_TRUE(same(got.lipschitz.global, want.lipschitz.global));
     EXPECT_TRUE(same(got.lipschitz.local, want.lipschitz.local));
+    // the measured lower bound (monitor extension 0), warm-started from the saved vector
+    ASSERT_EQ(got.extension_count[0], want.extension_count[0]);
+    ASSERT_GT(want.extension_count[0], 0u);
+    for (std::size_t j = 0; j < want.extension_count[0]; ++j)
+      EXPECT_TRUE(same(got.extension[0][j], want.extension[0][j])) << got.extension[0][j] << " vs " << want.extension[0][j];
     ASSERT_EQ(got.flow.layers, want.flow.layers);
     for (std::size_t l = 0; l < want.flow.layers; ++l) {
       const analysis::LayerFlow &g = got.flow.layer[l], &w = want.flow.layer[l];

@@ -187,6 +187,7 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
     x.name = "lower_bound";
     x.run = &ConfigRun::run_lower_bound;
     x.context = this;
+    x.state = &ConfigRun::lower_bound_state;
     std::size_t index = 0;
     st = monitor_.add_extension(x, &index);
     if (!st.ok() || index != 0) return ConfigError{"training.monitor", "lower_bound", status_text(st)};
@@ -351,6 +352,14 @@ Status ConfigRun::bind_analysis(const Arena& arena) noexcept {
   if (spectrum_matrix_.size == 0) return Status::success();
   LIPFLOW_TRY(spectrum_matrix_.bind(arena));
   return spectrum_sigma_.bind(arena);
+}
+
+Status ConfigRun::lower_bound_state(void* context, float** data, std::size_t* size) noexcept {
+  ConfigRun& r = *static_cast<ConfigRun*>(context);
+  analysis::ModelSpectralNorm<float>& s = r.search_.spectral();
+  *data = s.right_vector();  // the power iteration's warm start, carried from one record to the next
+  *size = s.in_size();
+  return Status::success();
 }
 
 Status ConfigRun::run_lower_bound(void* context, std::size_t, std::size_t, double* values, std::size_t capacity,

@@ -11,9 +11,10 @@
 // the optimizer and the trainer as they were. Saving a file writes `<path>.tmp`, flushes it to disk
 // and renames it over `<path>`: an interrupted or failed save never destroys the previous checkpoint.
 //
-// MONI (the Monitor's pending weight snapshot and its Jacobian products' warm-start vectors) is
+// MONI (the Monitor's pending weight snapshot, its Jacobian products' warm-start vectors and its
+// extensions' declared state, such as the measured lower bound's warm start) is
 // written when the trainer has a monitor, so that the monitor's records continue bit for bit too.
-// What is not saved: the Monitor's records ring and its extensions' own state, the Trainer's step and
+// What is not saved: the Monitor's records ring, the Trainer's step and
 // evaluation records (a resumed run records from where it resumed on). Training itself (losses,
 // weights, optimizer state, evaluations) continues bit for bit as the uninterrupted run would.
 #pragma once

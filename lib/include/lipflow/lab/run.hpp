@@ -151,6 +151,8 @@ class ConfigRun {
   Status bind_analysis(const Arena& arena) noexcept;
   static Status run_lower_bound(void* context, std::size_t step, std::size_t batch, double* values,
                                 std::size_t capacity, std::size_t* count) noexcept;
+  // The lower bound's warm start, which checkpoints save (MonitorExtension::state).
+  static Status lower_bound_state(void* context, float** data, std::size_t* size) noexcept;
   // The analysis inputs: the test split's features (or the training split's) and their count.
   const float* probe_inputs(std::size_t* count) const noexcept;
 
