@@ -63,6 +63,15 @@ void report_progress(void* context, double fraction, const char* stage) {
   p->first(p->second, fraction, stage);
 }
 
+// A checkpoint call's error: the file's own failures are LIPFLOW_IO_ERROR, a full caller buffer
+// LIPFLOW_BUFFER_TOO_SMALL, anything else (the bytes, the model, the config) LIPFLOW_BAD_CHECKPOINT.
+lipflow_code checkpoint_failure(const char* function, const lab::ConfigError& e, Code code) {
+  return fail(code == Code::io_error           ? LIPFLOW_IO_ERROR
+              : code == Code::buffer_too_small ? LIPFLOW_BUFFER_TOO_SMALL
+                                               : LIPFLOW_BAD_CHECKPOINT,
+              std::string(function) + ": " + e.message());
+}
+
 const lab::Series* series_at(const lipflow_result* r, std::size_t index) {
   return r != nullptr && index < r->result.series.size() ? &r->result.series[index] : nullptr;
 }
@@ -194,7 +203,9 @@ size_t lipflow_run_output_size(const lipflow_run* run) {
 
 lipflow_code lipflow_run_predict(lipflow_run* run, const float* inputs, size_t count, float* outputs) {
   if (run == nullptr || inputs == nullptr || outputs == nullptr)
-    return fail(LIPFLOW_NULL_POINTER, "lipflow_run_predict: run, inputs and outputs must not be NULL");
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr      ? "lipflow_run_predict: run is NULL"
+                                      : inputs == nullptr ? "lipflow_run_predict: inputs is NULL"
+                                                          : "lipflow_run_predict: outputs is NULL");
   nn::Model<float>& m = run->run->model();
   const std::size_t in = m.input_shape().size(), out = m.output_shape().size(), batch = m.max_batch();
   m.set_training(false);
@@ -244,7 +255,9 @@ size_t lipflow_run_layer_spectrum_size(const lipflow_run* run, size_t layer) {
 lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t sample, double* sigma,
                                         size_t capacity, size_t* count) {
   if (run == nullptr || sigma == nullptr || count == nullptr)
-    return fail(LIPFLOW_NULL_POINTER, "lipflow_run_layer_spectrum: run, sigma and count must not be NULL");
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr     ? "lipflow_run_layer_spectrum: run is NULL"
+                                      : sigma == nullptr ? "lipflow_run_layer_spectrum: sigma is NULL"
+                                                         : "lipflow_run_layer_spectrum: count is NULL");
   const std::string where = "lipflow_run_layer_spectrum: ";
   if (layer >= run->run->layer_count())
     return fail(LIPFLOW_OUT_OF_RANGE, where + "layer " + std::to_string(layer) + " of " +
@@ -268,7 +281,8 @@ size_t lipflow_run_test_sample_count(const lipflow_run* run) {
 lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float* inputs, double* labels,
                                       size_t capacity, size_t* count) {
   if (run == nullptr || count == nullptr)
-    return fail(LIPFLOW_NULL_POINTER, "lipflow_run_test_samples: run and count must not be NULL");
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_test_samples: run is NULL"
+                                                     : "lipflow_run_test_samples: count is NULL");
   const lab::Dataset& d = run->run->data();
   const std::size_t n = d.size(lab::Split::test), in = d.sample_size(), per = d.target_size();
   if (from > n)
@@ -288,6 +302,66 @@ lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float
   }
   *count = k;
   return LIPFLOW_OK;
+}
+
+
+lipflow_code lipflow_run_save_checkpoint(lipflow_run* run, const char* path) {
+  if (run == nullptr || path == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_save_checkpoint: run is NULL"
+                                                     : "lipflow_run_save_checkpoint: path is NULL");
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->save_checkpoint(path, &code);
+  return e.ok() ? LIPFLOW_OK : checkpoint_failure("lipflow_run_save_checkpoint", e, code);
+}
+
+lipflow_code lipflow_run_load_checkpoint(lipflow_run* run, const char* path) {
+  if (run == nullptr || path == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_load_checkpoint: run is NULL"
+                                                     : "lipflow_run_load_checkpoint: path is NULL");
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->load_checkpoint(path, &code);
+  return e.ok() ? LIPFLOW_OK : checkpoint_failure("lipflow_run_load_checkpoint", e, code);
+}
+
+lipflow_code lipflow_run_checkpoint_size(lipflow_run* run, size_t* bytes) {
+  if (run == nullptr || bytes == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_checkpoint_size: run is NULL"
+                                                     : "lipflow_run_checkpoint_size: bytes is NULL");
+  CountingSink counter;
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->write_checkpoint(counter, &code);
+  if (!e.ok()) return checkpoint_failure("lipflow_run_checkpoint_size", e, code);
+  *bytes = counter.count();
+  return LIPFLOW_OK;
+}
+
+lipflow_code lipflow_run_save_checkpoint_buffer(lipflow_run* run, void* buffer, size_t capacity, size_t* written) {
+  if (run == nullptr || buffer == nullptr || written == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr      ? "lipflow_run_save_checkpoint_buffer: run is NULL"
+                                      : buffer == nullptr ? "lipflow_run_save_checkpoint_buffer: buffer is NULL"
+                                                          : "lipflow_run_save_checkpoint_buffer: written is NULL");
+  // Measured first, so that a buffer too small is refused before any byte of it changes.
+  CountingSink counter;
+  Code code = Code::ok;
+  lab::ConfigError e = run->run->write_checkpoint(counter, &code);
+  if (!e.ok()) return checkpoint_failure("lipflow_run_save_checkpoint_buffer", e, code);
+  if (counter.count() > capacity)
+    return fail(LIPFLOW_BUFFER_TOO_SMALL, "lipflow_run_save_checkpoint_buffer: capacity = " + std::to_string(capacity) +
+                                              " bytes, the checkpoint needs " + std::to_string(counter.count()));
+  MemorySink sink(buffer, capacity);
+  e = run->run->write_checkpoint(sink, &code);
+  if (!e.ok()) return checkpoint_failure("lipflow_run_save_checkpoint_buffer", e, code);
+  *written = sink.size();
+  return LIPFLOW_OK;
+}
+
+lipflow_code lipflow_run_load_checkpoint_buffer(lipflow_run* run, const void* data, size_t bytes) {
+  if (run == nullptr || data == nullptr)
+    return fail(LIPFLOW_NULL_POINTER, run == nullptr ? "lipflow_run_load_checkpoint_buffer: run is NULL"
+                                                     : "lipflow_run_load_checkpoint_buffer: data is NULL");
+  Code code = Code::ok;
+  const lab::ConfigError e = run->run->read_checkpoint(data, bytes, "(buffer)", &code);
+  return e.ok() ? LIPFLOW_OK : checkpoint_failure("lipflow_run_load_checkpoint_buffer", e, code);
 }
 
 void lipflow_result_destroy(lipflow_result* result) { delete result; }
@@ -329,7 +403,8 @@ size_t lipflow_result_series_length(const lipflow_result* result, size_t index) 
 lipflow_code lipflow_result_series_read(const lipflow_result* result, size_t index, size_t from, double* x, double* y,
                                         size_t capacity, size_t* count) {
   if (result == nullptr || count == nullptr)
-    return fail(LIPFLOW_NULL_POINTER, "lipflow_result_series_read: result and count must not be NULL");
+    return fail(LIPFLOW_NULL_POINTER, result == nullptr ? "lipflow_result_series_read: result is NULL"
+                                                        : "lipflow_result_series_read: count is NULL");
   const lab::Series* s = series_at(result, index);
   if (s == nullptr)
     return fail(LIPFLOW_OUT_OF_RANGE, "lipflow_result_series_read: series " + std::to_string(index) + " of " +

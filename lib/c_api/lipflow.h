@@ -38,7 +38,11 @@ typedef enum lipflow_code {
   LIPFLOW_OUT_OF_RANGE = 3,     /* an index past the end */
   LIPFLOW_INVALID_CONFIG = 4,   /* a config that is not valid JSON, or a field that is not allowed */
   LIPFLOW_UNKNOWN_PRESET = 5,   /* no preset with that id */
-  LIPFLOW_FAILED = 6            /* a run failed while running (the message says where) */
+  LIPFLOW_FAILED = 6,           /* a run failed while running (the message says where) */
+  LIPFLOW_IO_ERROR = 7,         /* a file could not be opened, read, written, flushed or renamed */
+  LIPFLOW_BAD_CHECKPOINT = 8,   /* checkpoint bytes truncated, corrupted, of another format version,
+                                   or of another model or config (the message names the section or field) */
+  LIPFLOW_BUFFER_TOO_SMALL = 9  /* a caller's buffer smaller than needed (the message names both sizes) */
 } lipflow_code;
 
 /* Why a run stopped (lipflow_run_stop_reason). */
@@ -134,6 +138,22 @@ lipflow_code lipflow_run_layer_spectrum(lipflow_run* run, size_t layer, size_t s
 size_t lipflow_run_test_sample_count(const lipflow_run* run);
 lipflow_code lipflow_run_test_samples(const lipflow_run* run, size_t from, float* inputs, double* labels,
                                       size_t capacity, size_t* count);
+
+/* ---- checkpoints (docs/checkpoints.md): a run's whole state (weights, buffers, optimizer, trainer,
+ * config), to continue it later bit for bit in a run created from the same config (training.steps
+ * may differ). Loading checks everything before it changes anything: on any error the run is as it
+ * was. What is not saved: the run's series so far (a resumed run records from where it resumed on).
+ * Errors: LIPFLOW_NULL_POINTER, LIPFLOW_IO_ERROR (the file), LIPFLOW_BAD_CHECKPOINT (the bytes or
+ * another config), LIPFLOW_BUFFER_TOO_SMALL; each with a message naming the file, section or field. */
+/* Writes path.tmp, flushes it and renames it over path: a failed save keeps path's old contents. */
+lipflow_code lipflow_run_save_checkpoint(lipflow_run* run, const char* path);
+lipflow_code lipflow_run_load_checkpoint(lipflow_run* run, const char* path);
+/* The same without files, for embedders: *bytes receives the checkpoint's size now (it stays the same
+ * for a run as it trains); save writes it into buffer (capacity bytes; *written: the bytes written) or
+ * fails with LIPFLOW_BUFFER_TOO_SMALL, writing nothing; load reads `bytes` bytes made by save. */
+lipflow_code lipflow_run_checkpoint_size(lipflow_run* run, size_t* bytes);
+lipflow_code lipflow_run_save_checkpoint_buffer(lipflow_run* run, void* buffer, size_t capacity, size_t* written);
+lipflow_code lipflow_run_load_checkpoint_buffer(lipflow_run* run, const void* data, size_t bytes);
 
 /* ---- results */
 void lipflow_result_destroy(lipflow_result* result); /* NULL is allowed */

@@ -1,8 +1,10 @@
 /* The C API from C99: lists the presets, runs E1's quick form, trains a config to completion, reads
- * its series and predictions, and checks that every misuse gives its code and a message. Exits 0 when
+ * its series and predictions, saves and resumes it from checkpoints (files and buffers), and checks
+ * that every misuse gives its code and a message. Exits 0 when
  * every check passes; prints each failure. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lipflow.h"
@@ -125,6 +127,164 @@ static void check_spectrum(void) {
   lipflow_run_destroy(run);
 }
 
+/* The train_loss series of a run into y (at most cap points); returns the count. */
+static size_t train_losses(lipflow_run* run, double* x, double* y, size_t cap) {
+  lipflow_result* r = NULL;
+  size_t count = 0;
+  long s;
+  if (lipflow_run_collect(run, &r) != LIPFLOW_OK) return 0;
+  s = find_series(r, "train_loss");
+  if (s < 0 || lipflow_result_series_read(r, (size_t)s, 0, x, y, cap, &count) != LIPFLOW_OK) count = 0;
+  lipflow_result_destroy(r);
+  return count;
+}
+
+/* The whole file into a new buffer (*bytes its size), or NULL. */
+static unsigned char* read_whole(const char* path, size_t* bytes) {
+  FILE* f = fopen(path, "rb");
+  unsigned char* data = NULL;
+  long n;
+  if (f == NULL) return NULL;
+  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0) {
+    data = (unsigned char*)malloc((size_t)n);
+    if (data != NULL && fread(data, 1, (size_t)n, f) != (size_t)n) {
+      free(data);
+      data = NULL;
+    }
+    *bytes = (size_t)n;
+  }
+  fclose(f);
+  return data;
+}
+
+static int write_whole(const char* path, const unsigned char* data, size_t bytes) {
+  FILE* f = fopen(path, "wb");
+  int ok;
+  if (f == NULL) return 0;
+  ok = fwrite(data, 1, bytes, f) == bytes;
+  return fclose(f) == 0 && ok;
+}
+
+/* Save at step 150 of 300 (to a file and to a buffer), train on; runs of the same config resumed from
+ * either reproduce the rest bit for bit. Damaged, truncated, missing or foreign checkpoints are errors
+ * with messages that leave the run as it was (its own checkpoint bytes unchanged). */
+static void test_checkpoints(void) {
+  static const char* path = "c_api_test.ckpt";
+  static const char* broken_path = "c_api_test_broken.ckpt";
+  static double xa[400], ya[400], xb[400], yb[400];
+  lipflow_run *a = NULL, *b = NULL, *c = NULL, *other = NULL;
+  size_t size = 0, written = 0, file_bytes = 0, n, i, na, nb;
+  unsigned char *buf = NULL, *file = NULL, *damaged = NULL, *before = NULL, *after = NULL;
+  char other_config[2048];
+  const char* lr;
+
+  CHECK(lipflow_run_create(kConfig, &a) == LIPFLOW_OK);
+  CHECK(lipflow_run_create(kConfig, &b) == LIPFLOW_OK);
+  CHECK(lipflow_run_create(kConfig, &c) == LIPFLOW_OK);
+  if (a == NULL || b == NULL || c == NULL) return;
+  CHECK(lipflow_run_step(a, 150) == LIPFLOW_OK && lipflow_run_steps_done(a) == 150);
+  CHECK(lipflow_run_save_checkpoint(a, path) == LIPFLOW_OK);
+  CHECK(lipflow_run_checkpoint_size(a, &size) == LIPFLOW_OK && size > 354 * 4);
+  buf = (unsigned char*)malloc(size);
+  before = (unsigned char*)malloc(size);
+  after = (unsigned char*)malloc(size);
+  damaged = (unsigned char*)malloc(size);
+  if (buf == NULL || before == NULL || after == NULL || damaged == NULL) {
+    CHECK(!"out of memory");
+    return;
+  }
+  /* a buffer one byte short: refused, nothing written */
+  memset(buf, 0xAB, size);
+  CHECK(lipflow_run_save_checkpoint_buffer(a, buf, size - 1, &written) == LIPFLOW_BUFFER_TOO_SMALL);
+  CHECK(strstr(lipflow_last_error(), "capacity") != NULL);
+  for (i = 0; i < size; ++i) CHECK(buf[i] == 0xAB);
+  CHECK(lipflow_run_save_checkpoint_buffer(a, buf, size, &written) == LIPFLOW_OK && written == size);
+  file = read_whole(path, &file_bytes);
+  CHECK(file != NULL && file_bytes == size && memcmp(file, buf, size) == 0);
+  /* the saved run trains on to the end as if nothing happened */
+  while (!lipflow_run_finished(a)) CHECK(lipflow_run_step(a, 64) == LIPFLOW_OK);
+  na = train_losses(a, xa, ya, 400);
+  CHECK(na == 300);
+
+  /* b: resumed from the file, trained to the end: the same losses and test evaluation */
+  CHECK(lipflow_run_load_checkpoint(b, path) == LIPFLOW_OK);
+  CHECK(lipflow_run_steps_done(b) == 150 && lipflow_run_finished(b) == 0);
+  while (!lipflow_run_finished(b)) CHECK(lipflow_run_step(b, 64) == LIPFLOW_OK);
+  CHECK(lipflow_run_steps_done(b) == 300 && lipflow_run_stop_reason(b) == LIPFLOW_COMPLETED);
+  nb = train_losses(b, xb, yb, 400);
+  CHECK(nb == 150);
+  if (na == 300 && nb == 150)
+    for (i = 0; i < 150; ++i) CHECK(xb[i] == xa[150 + i] && memcmp(&yb[i], &ya[150 + i], sizeof(double)) == 0);
+  CHECK(memcmp(&(double){lipflow_run_test_loss(b)}, &(double){lipflow_run_test_loss(a)}, sizeof(double)) == 0);
+
+  /* c: untouched by every bad checkpoint below, then resumed from the buffer */
+  CHECK(lipflow_run_save_checkpoint_buffer(c, before, size, &written) == LIPFLOW_OK && written == size);
+  memcpy(damaged, buf, size);
+  damaged[size / 2] ^= 0x10;
+  CHECK(lipflow_run_load_checkpoint_buffer(c, damaged, size) == LIPFLOW_BAD_CHECKPOINT);
+  CHECK(strstr(lipflow_last_error(), "crc") != NULL);
+  CHECK(lipflow_run_load_checkpoint_buffer(c, buf, size - 1) == LIPFLOW_BAD_CHECKPOINT);
+  CHECK(lipflow_run_load_checkpoint_buffer(c, buf, 10) == LIPFLOW_BAD_CHECKPOINT);
+  CHECK(lipflow_run_load_checkpoint_buffer(c, buf, 0) == LIPFLOW_BAD_CHECKPOINT);
+  damaged[size / 2] ^= 0x10;
+  damaged[8] = 99; /* the format version */
+  CHECK(lipflow_run_load_checkpoint_buffer(c, damaged, size) == LIPFLOW_BAD_CHECKPOINT);
+  CHECK(strstr(lipflow_last_error(), "99") != NULL);
+  CHECK(write_whole(broken_path, buf, size / 2));
+  CHECK(lipflow_run_load_checkpoint(c, broken_path) == LIPFLOW_BAD_CHECKPOINT);
+  CHECK(strstr(lipflow_last_error(), broken_path) != NULL);
+  CHECK(lipflow_run_load_checkpoint(c, "no_such_dir/none.ckpt") == LIPFLOW_IO_ERROR);
+  CHECK(strstr(lipflow_last_error(), "no_such_dir/none.ckpt") != NULL);
+  CHECK(lipflow_run_save_checkpoint(c, "no_such_dir/none.ckpt") == LIPFLOW_IO_ERROR);
+  CHECK(lipflow_run_steps_done(c) == 0);
+  CHECK(lipflow_run_save_checkpoint_buffer(c, after, size, &written) == LIPFLOW_OK);
+  CHECK(memcmp(before, after, size) == 0);
+  /* another config (another learning rate): refused, naming the field */
+  lr = strstr(kConfig, "\"lr\": 0.01");
+  if (lr != NULL && strlen(kConfig) < sizeof other_config) {
+    strcpy(other_config, kConfig);
+    memcpy(other_config + (lr - kConfig), "\"lr\": 0.02", 10);
+    CHECK(lipflow_run_create(other_config, &other) == LIPFLOW_OK);
+    CHECK(lipflow_run_load_checkpoint_buffer(other, buf, size) == LIPFLOW_BAD_CHECKPOINT);
+    CHECK(strstr(lipflow_last_error(), "lr") != NULL);
+    CHECK(lipflow_run_steps_done(other) == 0);
+    lipflow_run_destroy(other);
+  }
+  /* the buffer resumes c like the file resumed b: its next 20 losses are a's */
+  CHECK(lipflow_run_load_checkpoint_buffer(c, buf, size) == LIPFLOW_OK && lipflow_run_steps_done(c) == 150);
+  CHECK(lipflow_run_step(c, 20) == LIPFLOW_OK);
+  n = train_losses(c, xb, yb, 400);
+  CHECK(n == 20);
+  if (na == 300 && n == 20)
+    for (i = 0; i < 20; ++i) CHECK(memcmp(&yb[i], &ya[150 + i], sizeof(double)) == 0);
+
+  /* NULL arguments */
+  CHECK(lipflow_run_save_checkpoint(NULL, path) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "run is NULL") != NULL);
+  CHECK(lipflow_run_save_checkpoint(c, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "path is NULL") != NULL);
+  CHECK(lipflow_run_load_checkpoint(NULL, path) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_load_checkpoint(c, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_checkpoint_size(NULL, &size) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_checkpoint_size(c, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_save_checkpoint_buffer(c, NULL, size, &written) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "buffer is NULL") != NULL);
+  CHECK(lipflow_run_save_checkpoint_buffer(c, buf, size, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_load_checkpoint_buffer(c, NULL, size) == LIPFLOW_NULL_POINTER);
+  CHECK(lipflow_run_load_checkpoint_buffer(NULL, buf, size) == LIPFLOW_NULL_POINTER);
+
+  remove(path);
+  remove(broken_path);
+  free(buf);
+  free(file);
+  free(damaged);
+  free(before);
+  free(after);
+  lipflow_run_destroy(a);
+  lipflow_run_destroy(b);
+  lipflow_run_destroy(c);
+}
+
 int main(void) {
   lipflow_run* run = NULL;
   lipflow_result* result = NULL;
@@ -162,6 +322,10 @@ int main(void) {
   CHECK(lipflow_run_test_accuracy(run) > 0.8);
   CHECK(strstr(lipflow_run_stop_message(run), "completed 300 steps") != NULL);
   CHECK(lipflow_run_input_size(run) == 2 && lipflow_run_output_size(run) == 2);
+  CHECK(lipflow_run_predict(run, NULL, 4, out) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "inputs is NULL") != NULL);
+  CHECK(lipflow_run_predict(run, grid, 4, NULL) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "outputs is NULL") != NULL);
   CHECK(lipflow_run_predict(run, grid, 4, out) == LIPFLOW_OK);
   for (i = 0; i < 8; ++i) CHECK(isfinite(out[i]));
 
@@ -175,6 +339,9 @@ int main(void) {
     CHECK(x[299] == 299.0 && y[299] < y[0]);
     CHECK(lipflow_result_series_read(result, (size_t)s, 290, NULL, y, 400, &count) == LIPFLOW_OK && count == 10);
     CHECK(lipflow_result_series_read(result, (size_t)s, 301, x, y, 400, &count) == LIPFLOW_OUT_OF_RANGE);
+    CHECK(strstr(lipflow_last_error(), "from 301 > length 300") != NULL);
+    CHECK(lipflow_result_series_read(result, (size_t)s, 0, x, y, 400, NULL) == LIPFLOW_NULL_POINTER);
+    CHECK(strstr(lipflow_last_error(), "count is NULL") != NULL);
   }
   s = find_series(result, "lipschitz_global");
   CHECK(s >= 0 && lipflow_result_series_length(result, (size_t)s) == 6);
@@ -200,9 +367,12 @@ int main(void) {
   CHECK(lipflow_run_create_preset("E1", 1, 1, &run) == LIPFLOW_INVALID_ARGUMENT && run == NULL);
   CHECK(lipflow_run_step(NULL, 1) == LIPFLOW_NULL_POINTER);
   CHECK(lipflow_run_predict(NULL, grid, 1, out) == LIPFLOW_NULL_POINTER);
+  CHECK(strstr(lipflow_last_error(), "run is NULL") != NULL);
   CHECK(lipflow_run_finished(NULL) == 1 && lipflow_run_steps_done(NULL) == 0);
   lipflow_run_destroy(NULL);
   lipflow_result_destroy(NULL);
+
+  test_checkpoints();
 
   if (failures == 0) printf("c api: all checks passed\n");
   return failures == 0 ? 0 : 1;

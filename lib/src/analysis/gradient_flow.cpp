@@ -88,12 +88,12 @@ Status GradientFlow<T>::plan(nn::Model<T>& model, MemoryPlan& plan, const Gradie
     return Status(Code::invalid_argument, "gradient_flow.plan: the model must be planned first (layers)",
                   static_cast<long long>(layers));
   if (!(std::isfinite(o.vanish_ratio) && o.vanish_ratio > 0.0))
-    return Status(Code::invalid_argument, "gradient_flow.plan: vanish_ratio must be finite and > 0");
+    return Status::real(Code::invalid_argument, "gradient_flow.plan: vanish_ratio (finite, > 0)", o.vanish_ratio);
   if (!(std::isfinite(o.explode_ratio) && o.explode_ratio > o.vanish_ratio))
-    return Status(Code::invalid_argument, "gradient_flow.plan: explode_ratio must be finite and > vanish_ratio");
+    return Status::real(Code::invalid_argument, "gradient_flow.plan: explode_ratio (finite, > vanish_ratio)", o.explode_ratio);
   if (o.power_iters < 1) return Status(Code::invalid_argument, "gradient_flow.plan: power_iters", o.power_iters, 1);
   if (!(o.power_tol >= 0.0 && o.power_tol < 1.0))
-    return Status(Code::invalid_argument, "gradient_flow.plan: power_tol must be in [0, 1)");
+    return Status::real(Code::invalid_argument, "gradient_flow.plan: power_tol (in [0, 1))", o.power_tol);
   const std::size_t max_batch = model.layer(0)->max_batch();
   if (o.jacobian_sample >= max_batch)
     return Status(Code::invalid_argument, "gradient_flow.plan: jacobian_sample >= max_batch",
@@ -397,6 +397,67 @@ Status GradientFlow<T>::jacobian_products(std::size_t batch, GradientFlowReport*
   }
   out->jacobian_sample = s;
   out->filled |= kFlowJacobianProducts;
+  return Status::success();
+}
+
+namespace {
+
+// T values as f32 (float) or f64 (double), whatever the host's byte order.
+template <class T>
+Status put_values(ByteSink& sink, const T* v, std::size_t n) noexcept {
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return put_f32s(sink, v, n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) LIPFLOW_TRY(put_f64(sink, v[i]));
+    return Status::success();
+  }
+}
+
+// Reads n values into out, or skips them when out is null.
+template <class T>
+Status get_values(Decoder& d, T* out, std::size_t n) noexcept {
+  if constexpr (sizeof(T) == sizeof(float)) {
+    return d.f32s(out, n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      double v = 0;
+      LIPFLOW_TRY(d.f64(&v));
+      if (out != nullptr) out[i] = v;
+    }
+    return Status::success();
+  }
+}
+
+}  // namespace
+
+template <class T>
+Status GradientFlow<T>::write_state(ByteSink& sink) const noexcept {
+  if (!bound_) return Status(Code::not_bound, "gradient_flow.write_state");
+  LIPFLOW_TRY(put_u32(sink, snapshot_valid_ ? 1u : 0u));
+  LIPFLOW_TRY(put_u64(sink, snapshot_.size));
+  LIPFLOW_TRY(put_values<T>(sink, snapshot_.data, snapshot_.size));
+  LIPFLOW_TRY(put_u64(sink, warm_.size));
+  return put_values<T>(sink, warm_.data, warm_.size);
+}
+
+template <class T>
+Status GradientFlow<T>::read_state(Decoder& d, bool apply) noexcept {
+  if (!bound_) return Status(Code::not_bound, "gradient_flow.read_state");
+  std::uint32_t valid = 0;
+  std::uint64_t n = 0;
+  LIPFLOW_TRY(d.u32(&valid));
+  if (valid > 1) return Status(Code::corrupt_data, "checkpoint MONI: snapshot flag", valid, 1);
+  LIPFLOW_TRY(d.u64(&n));
+  if (n != snapshot_.size)
+    return Status(Code::shape_mismatch, "checkpoint MONI: weight snapshot size (saved, live)",
+                  static_cast<long long>(n & 0x7FFFFFFF), static_cast<long long>(snapshot_.size));
+  LIPFLOW_TRY(get_values<T>(d, apply ? snapshot_.data : nullptr, snapshot_.size));
+  LIPFLOW_TRY(d.u64(&n));
+  if (n != warm_.size)
+    return Status(Code::shape_mismatch, "checkpoint MONI: warm-start entries (saved, live)",
+                  static_cast<long long>(n & 0x7FFFFFFF), static_cast<long long>(warm_.size));
+  LIPFLOW_TRY(get_values<T>(d, apply ? warm_.data : nullptr, warm_.size));
+  if (apply) snapshot_valid_ = valid == 1;
   return Status::success();
 }
 

@@ -8,11 +8,11 @@ namespace analysis {
 namespace {
 
 Status check_compute(bool bound, std::size_t batch, std::size_t max_batch, std::size_t sample, const void* jac,
-                     const char* where) noexcept {
+                     const char* where, const char* where_batch, const char* where_sample) noexcept {
   if (!bound) return Status(Code::not_bound, where);
   if (jac == nullptr) return Status(Code::null_pointer, where);
-  if (batch == 0 || batch > max_batch) return Status(Code::invalid_argument, where, (long long)batch, (long long)max_batch);
-  if (sample >= batch) return Status(Code::invalid_argument, where, (long long)sample, (long long)batch);
+  if (batch == 0 || batch > max_batch) return Status(Code::invalid_argument, where_batch, (long long)batch, (long long)max_batch);
+  if (sample >= batch) return Status(Code::invalid_argument, where_sample, (long long)sample, (long long)batch);
   return Status::success();
 }
 
@@ -55,7 +55,8 @@ Status ModuleJacobian<T>::bind(const Arena& arena) noexcept {
 template <class T>
 Status ModuleJacobian<T>::compute(const T* x, const T* y, std::size_t batch, std::size_t sample, T* jac,
                                   JacobianMethod method) noexcept {
-  LIPFLOW_TRY(check_compute(bound_, batch, max_batch_, sample, jac, "module_jacobian.compute"));
+  LIPFLOW_TRY(check_compute(bound_, batch, max_batch_, sample, jac, "module_jacobian.compute", "module_jacobian.compute: batch (limit max_batch)",
+                            "module_jacobian.compute: sample (limit batch)"));
   if (x == nullptr) return Status(Code::null_pointer, "module_jacobian.compute: x");
   const std::size_t ni = in_size_, no = out_size_;
   if (resolve(method, ni, no) == JacobianMethod::columns) {
@@ -110,7 +111,8 @@ Status ModelJacobian<T>::bind(const Arena& arena) noexcept {
 
 template <class T>
 Status ModelJacobian<T>::compute(std::size_t batch, std::size_t sample, T* jac, JacobianMethod method) noexcept {
-  LIPFLOW_TRY(check_compute(bound_, batch, max_batch_, sample, jac, "model_jacobian.compute"));
+  LIPFLOW_TRY(check_compute(bound_, batch, max_batch_, sample, jac, "model_jacobian.compute", "model_jacobian.compute: batch (limit max_batch)",
+                            "model_jacobian.compute: sample (limit batch)"));
   const std::size_t ni = in_size_, no = out_size_;
   if (resolve(method, ni, no) == JacobianMethod::columns) {
     T* e = basis_in_.data;

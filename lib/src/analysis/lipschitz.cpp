@@ -86,12 +86,12 @@ Status LowerBoundSearch<T>::run(const T* inputs, std::size_t count, const LowerB
   if (inputs == nullptr || out == nullptr) return Status(Code::null_pointer, "lower_bound.run: inputs or out");
   if (count == 0) return Status(Code::invalid_argument, "lower_bound.run: count", 0, 1);
   if (!(options.radius >= 0.0) || !std::isfinite(options.radius))
-    return Status(Code::invalid_argument, "lower_bound.run: radius (finite, >= 0)");
+    return Status::real(Code::invalid_argument, "lower_bound.run: radius (finite, >= 0)", options.radius);
   if (options.steps < 0) return Status(Code::invalid_argument, "lower_bound.run: steps", options.steps, 0);
   if (!(options.step >= 0.0) || !std::isfinite(options.step))
-    return Status(Code::invalid_argument, "lower_bound.run: step (finite, >= 0)");
+    return Status::real(Code::invalid_argument, "lower_bound.run: step (finite, >= 0)", options.step);
   if (!(options.fd_step >= 0.0) || !std::isfinite(options.fd_step))
-    return Status(Code::invalid_argument, "lower_bound.run: fd_step (finite, >= 0)");
+    return Status::real(Code::invalid_argument, "lower_bound.run: fd_step (finite, >= 0)", options.fd_step);
   const std::size_t n = in_size_;
   LowerBoundReport r;
   double best = -1.0;

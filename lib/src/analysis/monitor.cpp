@@ -154,6 +154,65 @@ Status Monitor<T>::on_step(std::size_t step, std::size_t batch, bool* recorded) 
   return Status::success();
 }
 
+template <class T>
+Status Monitor<T>::write_state(ByteSink& sink) const noexcept {
+  if (!bound_) return Status(Code::not_bound, "monitor.write_state");
+  LIPFLOW_TRY(put_u32(sink, has_snapshot_ ? 1u : 0u));
+  LIPFLOW_TRY(put_u64(sink, snapshot_step_));
+  LIPFLOW_TRY(put_f64(sink, snapshot_us_));
+  LIPFLOW_TRY(flow_.write_state(sink));
+  LIPFLOW_TRY(put_u32(sink, static_cast<std::uint32_t>(ext_count_)));
+  for (std::size_t e = 0; e < ext_count_; ++e) {
+    float* data = nullptr;
+    std::size_t size = 0;
+    if (extensions_[e].state != nullptr) LIPFLOW_TRY(extensions_[e].state(extensions_[e].context, &data, &size));
+    if (size > 0 && data == nullptr) return Status(Code::null_pointer, "monitor.write_state: an extension's state");
+    LIPFLOW_TRY(put_u64(sink, size));
+    LIPFLOW_TRY(put_f32s(sink, data, size));
+  }
+  return Status::success();
+}
+
+template <class T>
+Status Monitor<T>::read_state(const Section& section, bool apply) noexcept {
+  if (!bound_) return Status(Code::not_bound, "monitor.read_state");
+  Decoder d(section, "checkpoint MONI: payload bytes (wanted, left)");
+  std::uint32_t has = 0;
+  std::uint64_t step = 0;
+  double us = 0.0;
+  LIPFLOW_TRY(d.u32(&has));
+  if (has > 1) return Status(Code::corrupt_data, "checkpoint MONI: monitor snapshot flag", has, 1);
+  LIPFLOW_TRY(d.u64(&step));
+  LIPFLOW_TRY(d.f64(&us));
+  LIPFLOW_TRY(flow_.read_state(d, apply));
+  // The extensions' state (absent from a MONI written before it existed: they then start afresh).
+  if (d.left() > 0) {
+    std::uint32_t count = 0;
+    LIPFLOW_TRY(d.u32(&count));
+    if (count != ext_count_)
+      return Status(Code::shape_mismatch, "checkpoint MONI: monitor extensions (saved, live)", count,
+                    static_cast<long long>(ext_count_));
+    for (std::size_t e = 0; e < ext_count_; ++e) {
+      float* data = nullptr;
+      std::size_t size = 0;
+      if (extensions_[e].state != nullptr) LIPFLOW_TRY(extensions_[e].state(extensions_[e].context, &data, &size));
+      std::uint64_t n = 0;
+      LIPFLOW_TRY(d.u64(&n));
+      if (n != size)
+        return Status(Code::shape_mismatch, "checkpoint MONI: an extension's state size (saved, live)",
+                      static_cast<long long>(n & 0x7FFFFFFF), static_cast<long long>(size));
+      LIPFLOW_TRY(d.f32s(apply ? data : nullptr, size));
+    }
+  }
+  LIPFLOW_TRY(d.finish());
+  if (apply) {
+    has_snapshot_ = has == 1;
+    snapshot_step_ = static_cast<std::size_t>(step);
+    snapshot_us_ = us;
+  }
+  return Status::success();
+}
+
 template class Monitor<float>;
 template class Monitor<double>;
 

@@ -8,11 +8,11 @@ namespace analysis {
 namespace {
 
 Status check_estimate(bool bound, std::size_t batch, std::size_t max_batch, std::size_t sample, const void* out,
-                      const char* where) noexcept {
+                      const char* where, const char* where_batch, const char* where_sample) noexcept {
   if (!bound) return Status(Code::not_bound, where);
   if (out == nullptr) return Status(Code::null_pointer, where);
-  if (batch == 0 || batch > max_batch) return Status(Code::invalid_argument, where, (long long)batch, (long long)max_batch);
-  if (sample >= batch) return Status(Code::invalid_argument, where, (long long)sample, (long long)batch);
+  if (batch == 0 || batch > max_batch) return Status(Code::invalid_argument, where_batch, (long long)batch, (long long)max_batch);
+  if (sample >= batch) return Status(Code::invalid_argument, where_sample, (long long)sample, (long long)batch);
   return Status::success();
 }
 
@@ -103,7 +103,8 @@ void ModuleSpectralNorm<T>::reset() noexcept {
 template <class T>
 Status ModuleSpectralNorm<T>::estimate(const T* x, const T* y, std::size_t batch, std::size_t sample,
                                        const PowerOptions& options, SpectralReport* out) noexcept {
-  LIPFLOW_TRY(check_estimate(bound_, batch, max_batch_, sample, out, "module_spectral_norm.estimate"));
+  LIPFLOW_TRY(check_estimate(bound_, batch, max_batch_, sample, out, "module_spectral_norm.estimate", "module_spectral_norm.estimate: batch (limit max_batch)",
+                            "module_spectral_norm.estimate: sample (limit batch)"));
   if (x == nullptr || y == nullptr) return Status(Code::null_pointer, "module_spectral_norm.estimate: x or y");
   const std::size_t ni = in_size_, no = out_size_;
   // Only sample's block of the two incoming tangents is ever written: the others stay zero.
@@ -159,7 +160,8 @@ void ModelSpectralNorm<T>::reset() noexcept {
 template <class T>
 Status ModelSpectralNorm<T>::estimate(std::size_t batch, std::size_t sample, const PowerOptions& options,
                                       SpectralReport* out) noexcept {
-  LIPFLOW_TRY(check_estimate(bound_, batch, max_batch_, sample, out, "model_spectral_norm.estimate"));
+  LIPFLOW_TRY(check_estimate(bound_, batch, max_batch_, sample, out, "model_spectral_norm.estimate", "model_spectral_norm.estimate: batch (limit max_batch)",
+                            "model_spectral_norm.estimate: sample (limit batch)"));
   const std::size_t ni = in_size_, no = out_size_;
   LIPFLOW_TRY(kernels::fill<T>(batch * ni, T(0), tangent_in_.data, 1));
   LIPFLOW_TRY(kernels::fill<T>(batch * no, T(0), grad_out_.data, 1));

@@ -87,7 +87,7 @@ Status singular_value_histogram(const T* sigma, std::size_t k, const HistogramSp
   if (sigma == nullptr || counts == nullptr) return Status(Code::null_pointer, "singular_value_histogram: sigma or counts");
   if (spec.bins == 0) return Status(Code::invalid_argument, "singular_value_histogram: bins", 0, 1);
   if (spec.log_spaced && !(spec.lower > 0.0 && std::isfinite(spec.lower)))
-    return Status(Code::invalid_argument, "singular_value_histogram: lower (finite, > 0)");
+    return Status::real(Code::invalid_argument, "singular_value_histogram: lower (finite, > 0)", spec.lower);
   double smax = 0.0;
   for (std::size_t i = 0; i < k; ++i) {
     const double s = static_cast<double>(sigma[i]);

@@ -195,10 +195,10 @@ const char* activation_name(Activation a) noexcept {
 Status validate(const ActivationSpec& f) noexcept {
   if (static_cast<unsigned>(f.kind) >= static_cast<unsigned>(kActivationCount))
     return Status(Code::invalid_argument, "activation: kind", static_cast<long long>(f.kind), kActivationCount - 1);
-  if (!std::isfinite(f.alpha)) return Status(Code::invalid_argument, "activation: alpha is not finite");
-  if (f.kind == Activation::elu && f.alpha < 0) return Status(Code::invalid_argument, "activation: elu alpha < 0");
+  if (!std::isfinite(f.alpha)) return Status::real(Code::invalid_argument, "activation: alpha is not finite", f.alpha);
+  if (f.kind == Activation::elu && f.alpha < 0) return Status::real(Code::invalid_argument, "activation: elu alpha < 0", f.alpha);
   if (f.kind == Activation::softplus && !(f.beta > 0 && std::isfinite(f.beta)))
-    return Status(Code::invalid_argument, "activation: softplus beta must be > 0");
+    return Status::real(Code::invalid_argument, "activation: softplus beta must be > 0", f.beta);
   return Status::success();
 }
 

@@ -28,6 +28,8 @@ const char* Status::message(char* buf, std::size_t size) const noexcept {
   if (buf == nullptr || size == 0) return "";
   if (ok()) {
     std::snprintf(buf, size, "ok");
+  } else if (has_real_) {
+    std::snprintf(buf, size, "%s: %s = %.10g", code_message(code_), where(), real_);
   } else if (value_ == 0 && limit_ == 0) {
     std::snprintf(buf, size, "%s: %s", code_message(code_), where());
   } else {

@@ -43,11 +43,14 @@ Status write_checkpoint(ByteSink& sink, Trainer& trainer, const std::string* con
     return Status(Code::not_bound, "checkpoint: trainer not set up");
   nn::Module<float>& root = trainer.model()->layers();
   optim::Optimizer<float>& opt = *trainer.optimizer();
-  LIPFLOW_TRY(write_checkpoint_header(sink, config_json != nullptr ? 5u : 4u));
+  analysis::Monitor<float>* monitor = trainer.monitor();
+  LIPFLOW_TRY(write_checkpoint_header(sink, 4u + (monitor != nullptr ? 1u : 0u) + (config_json != nullptr ? 1u : 0u)));
   LIPFLOW_TRY(write_section(sink, optim::kParamsSection, [&root](ByteSink& s) { return optim::write_params(s, root); }));
   LIPFLOW_TRY(write_section(sink, optim::kBuffersSection, [&root](ByteSink& s) { return optim::write_buffers(s, root); }));
   LIPFLOW_TRY(write_section(sink, optim::kOptimizerSection, [&opt](ByteSink& s) { return optim::write_optimizer(s, opt); }));
   LIPFLOW_TRY(write_section(sink, kTrainerSection, [&trainer](ByteSink& s) { return trainer.write_state(s); }));
+  if (monitor != nullptr)
+    LIPFLOW_TRY(write_section(sink, kMonitorSection, [monitor](ByteSink& s) { return monitor->write_state(s); }));
   if (config_json != nullptr)
     LIPFLOW_TRY(write_section(sink, kConfigSection, [config_json](ByteSink& s) {
       return put_string(s, config_json->data(), config_json->size());
@@ -94,6 +97,8 @@ Status check_checkpoint(const CheckpointView& view, Trainer& trainer, std::strin
   if (opt_steps != sched_steps)
     return Status(Code::corrupt_data, "checkpoint TRNR: schedule step vs OPTM step count",
                   static_cast<long long>(sched_steps & 0x7FFFFFFF), static_cast<long long>(opt_steps & 0x7FFFFFFF));
+  const Section* moni = view.find(kMonitorSection);
+  if (moni != nullptr && trainer.monitor() != nullptr) LIPFLOW_TRY(trainer.monitor()->read_state(*moni, false));
   return Status::success();
 }
 
@@ -102,6 +107,8 @@ Status apply_checkpoint(const CheckpointView& view, Trainer& trainer) noexcept {
   LIPFLOW_TRY(optim::read_params(*view.find(optim::kParamsSection), root, true));
   if (const Section* bufs = view.find(optim::kBuffersSection)) LIPFLOW_TRY(optim::read_buffers(*bufs, root, true));
   LIPFLOW_TRY(optim::read_optimizer(*view.find(optim::kOptimizerSection), *trainer.optimizer(), true));
+  const Section* moni = view.find(kMonitorSection);
+  if (moni != nullptr && trainer.monitor() != nullptr) LIPFLOW_TRY(trainer.monitor()->read_state(*moni, true));
   return trainer.read_state(*view.find(kTrainerSection), true);
 }
 

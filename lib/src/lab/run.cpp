@@ -187,6 +187,7 @@ ConfigError ConfigRun::make(const ExperimentConfig& config) {
     x.name = "lower_bound";
     x.run = &ConfigRun::run_lower_bound;
     x.context = this;
+    x.state = &ConfigRun::lower_bound_state;
     std::size_t index = 0;
     st = monitor_.add_extension(x, &index);
     if (!st.ok() || index != 0) return ConfigError{"training.monitor", "lower_bound", status_text(st)};
@@ -237,10 +238,27 @@ Status ConfigRun::run(TrainResult* result) noexcept {
   return st;
 }
 
-ConfigError ConfigRun::save_checkpoint(const std::string& path) {
+namespace {
+
+// A checkpoint error: *code (when asked for) gets the status' code.
+ConfigError checkpoint_error(const std::string& source, const Status& st, Code* code) {
+  if (code != nullptr) *code = st.code();
+  return ConfigError{"checkpoint", source, status_text(st)};
+}
+
+}  // namespace
+
+ConfigError ConfigRun::save_checkpoint(const std::string& path, Code* code) {
   const std::string text = to_json_text(config());
   const Status st = lab::save_checkpoint(path, trainer_, &text);
-  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  if (!st.ok()) return checkpoint_error(path, st, code);
+  return ConfigError();
+}
+
+ConfigError ConfigRun::write_checkpoint(ByteSink& sink, Code* code) {
+  const std::string text = to_json_text(config());
+  const Status st = lab::write_checkpoint(sink, trainer_, &text);
+  if (!st.ok()) return checkpoint_error("", st, code);
   return ConfigError();
 }
 
@@ -261,11 +279,17 @@ std::string first_difference(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-ConfigError ConfigRun::load_checkpoint(const std::string& path) {
+ConfigError ConfigRun::load_checkpoint(const std::string& path, Code* code) {
   std::vector<unsigned char> bytes;
-  Status st = read_file(path, &bytes);
+  const Status st = read_file(path, &bytes);
+  if (!st.ok()) return checkpoint_error(path, st, code);
+  return read_checkpoint(bytes.data(), bytes.size(), path, code);
+}
+
+ConfigError ConfigRun::read_checkpoint(const void* data, std::size_t bytes, const std::string& source, Code* code) {
+  if (data == nullptr && bytes > 0) return checkpoint_error(source, Status(Code::null_pointer, "checkpoint: data"), code);
   CheckpointView view;
-  if (st.ok()) st = view.parse(bytes.data(), bytes.size());
+  Status st = view.parse(data, bytes);
   std::string saved;
   if (st.ok()) st = check_checkpoint(view, trainer_, &saved);
   // The saved config must be this run's (training.steps aside: a resumed run may go further). It is
@@ -273,16 +297,21 @@ ConfigError ConfigRun::load_checkpoint(const std::string& path) {
   if (!saved.empty()) {
     ExperimentConfig theirs;
     const ConfigError parsed = parse_config(saved, &theirs);
-    if (!parsed.ok()) return ConfigError{"checkpoint.config", path, "a saved config (" + parsed.message() + ")"};
+    if (!parsed.ok()) {
+      if (code != nullptr) *code = Code::corrupt_data;
+      return ConfigError{"checkpoint.config", source, "a saved config (" + parsed.message() + ")"};
+    }
     theirs.training.steps = config().training.steps;
     const std::string mine = to_json_text(config()), other = to_json_text(theirs);
-    if (mine != other)
+    if (mine != other) {
+      if (code != nullptr) *code = Code::shape_mismatch;
       return ConfigError{"checkpoint.config", first_difference(other, mine),
                          "the run's own config: " + first_difference(mine, other)};
+    }
   }
-  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  if (!st.ok()) return checkpoint_error(source, st, code);
   st = apply_checkpoint(view, trainer_);
-  if (!st.ok()) return ConfigError{"checkpoint", path, status_text(st)};
+  if (!st.ok()) return checkpoint_error(source, st, code);
   return ConfigError();
 }
 
@@ -323,6 +352,14 @@ Status ConfigRun::bind_analysis(const Arena& arena) noexcept {
   if (spectrum_matrix_.size == 0) return Status::success();
   LIPFLOW_TRY(spectrum_matrix_.bind(arena));
   return spectrum_sigma_.bind(arena);
+}
+
+Status ConfigRun::lower_bound_state(void* context, float** data, std::size_t* size) noexcept {
+  ConfigRun& r = *static_cast<ConfigRun*>(context);
+  analysis::ModelSpectralNorm<float>& s = r.search_.spectral();
+  *data = s.right_vector();  // the power iteration's warm start, carried from one record to the next
+  *size = s.in_size();
+  return Status::success();
 }
 
 Status ConfigRun::run_lower_bound(void* context, std::size_t, std::size_t, double* values, std::size_t capacity,

@@ -56,8 +56,8 @@ template <class T>
 Status Softmax<T>::plan(const Shape& in, std::size_t max_batch, MemoryPlan& plan, Shape* out) noexcept {
   if (out == nullptr) return Status(Code::null_pointer, "softmax.plan: out");
   if (!(temperature_ > 0.0) || !std::isfinite(temperature_))
-    return Status(Code::invalid_argument, "softmax: temperature must be finite and > 0");
-  if (log_ && temperature_ != 1.0) return Status(Code::invalid_argument, "log_softmax: temperature must be 1");
+    return Status::real(Code::invalid_argument, "softmax: temperature (finite, > 0)", temperature_);
+  if (log_ && temperature_ != 1.0) return Status::real(Code::invalid_argument, "log_softmax: temperature (must be 1)", temperature_);
   if (!in.valid()) return shape_error("softmax.plan: input shape (rank 1-3, extents > 0)", in.rank, 1);
   if (max_batch == 0) return Status(Code::invalid_argument, "softmax.plan: max_batch", 0, 1);
   n_ = in.last();

@@ -16,7 +16,7 @@ template <class T>
 Status BatchNorm<T>::plan(const Shape& in, std::size_t max_batch, MemoryPlan& plan, Shape* out) noexcept {
   LIPFLOW_TRY(check_eps("batch_norm.plan: eps (must be finite and > 0)", eps_));
   if (!(momentum_ >= 0.0 && momentum_ <= 1.0))
-    return Status(Code::invalid_argument, "batch_norm.plan: momentum (must be in [0, 1])");
+    return Status::real(Code::invalid_argument, "batch_norm.plan: momentum (must be in [0, 1])", momentum_);
   if (out == nullptr) return Status(Code::null_pointer, "batch_norm.plan: out");
   if (!in.valid() || in.rank == 2)
     return shape_error("batch_norm.plan: input rank (features or C x H x W)", static_cast<std::size_t>(in.rank), 3);

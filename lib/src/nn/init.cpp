@@ -76,7 +76,7 @@ Status init_weight(const InitSpec& spec, T* w, std::size_t rows, std::size_t col
   if (w == nullptr) return Status(Code::null_pointer, "init_weight: w");
   if (rows == 0 || cols == 0) return Status(Code::invalid_argument, "init_weight: empty weight");
   if (!(spec.gain > 0.0) || !std::isfinite(spec.gain))
-    return Status(Code::invalid_argument, "init_weight: gain must be finite and > 0");
+    return Status::real(Code::invalid_argument, "init_weight: gain (finite, > 0)", spec.gain);
   const std::size_t n = rows * cols;
   const double fan_in = static_cast<double>(cols), fan_out = static_cast<double>(rows);
   const double fan = spec.fan_out ? fan_out : fan_in;

@@ -29,6 +29,7 @@ Status Model<T>::bind(const Arena& arena) noexcept {
 template <class T>
 Status Model<T>::forward(const T* x, std::size_t batch, const T** y) noexcept {
   if (x == nullptr || y == nullptr) return Status(Code::null_pointer, "model.forward: x or y");
+  if (x_.data == nullptr) return Status(Code::not_bound, "model.forward: the model is not bound");
   if (batch == 0 || batch > layers_.max_batch())
     return Status(Code::invalid_argument, "model.forward: batch", (long long)batch, (long long)layers_.max_batch());
   LIPFLOW_TRY(kernels::copy<T>(batch * input_shape().size(), x, 1, x_.data, 1));
@@ -41,6 +42,7 @@ Status Model<T>::forward(const T* x, std::size_t batch, const T** y) noexcept {
 template <class T>
 Status Model<T>::backward(const T* dy, std::size_t batch) noexcept {
   if (dy == nullptr) return Status(Code::null_pointer, "model.backward: dy");
+  if (last_batch_ == 0) return Status(Code::invalid_argument, "model.backward: no forward yet (batch)", (long long)batch);
   if (batch != last_batch_)
     return Status(Code::invalid_argument, "model.backward: batch differs from the last forward", (long long)batch,
                   (long long)last_batch_);
@@ -51,6 +53,7 @@ Status Model<T>::backward(const T* dy, std::size_t batch) noexcept {
 template <class T>
 Status Model<T>::jvp(const T* dx, std::size_t batch, const T** dy) noexcept {
   if (dx == nullptr || dy == nullptr) return Status(Code::null_pointer, "model.jvp: dx or dy");
+  if (last_batch_ == 0) return Status(Code::invalid_argument, "model.jvp: no forward yet (batch)", (long long)batch);
   if (batch != last_batch_)
     return Status(Code::invalid_argument, "model.jvp: batch differs from the last forward", (long long)batch,
                   (long long)last_batch_);

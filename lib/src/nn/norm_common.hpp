@@ -16,7 +16,7 @@ namespace norm_detail {
 // eps must be finite and > 0 (the global bound max|gamma| / sqrt(eps) is infinite otherwise). A Status
 // carries integers only, so the message names the value's rule rather than the value.
 inline Status check_eps(const char* where, double eps) noexcept {
-  if (!(eps > 0.0) || !std::isfinite(eps)) return Status(Code::invalid_argument, where);
+  if (!(eps > 0.0) || !std::isfinite(eps)) return Status::real(Code::invalid_argument, where, eps);
   return Status::success();
 }
 

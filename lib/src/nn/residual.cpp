@@ -23,7 +23,7 @@ Status Residual<T>::plan(const Shape& in, std::size_t max_batch, MemoryPlan& pla
   if (f_ == nullptr) return Status(Code::null_pointer, "residual: f");
   if (static_cast<unsigned>(kind_) > static_cast<unsigned>(ResidualKind::layerscale))
     return Status(Code::invalid_argument, "residual: kind", static_cast<long long>(kind_));
-  if (!std::isfinite(alpha_init_)) return Status(Code::invalid_argument, "residual: alpha_init is not finite");
+  if (!std::isfinite(alpha_init_)) return Status::real(Code::invalid_argument, "residual: alpha_init (finite)", alpha_init_);
   Shape fo;
   LIPFLOW_TRY(f_->plan(in, max_batch, plan, &fo));
   if (fo != in) return shape_error("residual: f must keep the shape (output size vs input size)", fo.size(), in.size());

@@ -108,7 +108,7 @@ Status gradient_norm(Source& source, kernels::Norm type, double* out) noexcept {
 
 Status check_limit(const char* name, double v) noexcept {
   // (0, inf]: inf never clips (and still reports the norm).
-  return v > 0 && !std::isnan(v) ? Status::success() : Status(Code::invalid_argument, name);
+  return v > 0 && !std::isnan(v) ? Status::success() : Status::real(Code::invalid_argument, name, v);
 }
 
 template <class T, class Source>

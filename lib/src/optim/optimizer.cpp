@@ -9,7 +9,7 @@ namespace optim {
 
 Status check_range(const char* name, double value, double lo, double hi, bool lo_open, bool hi_open) noexcept {
   const bool ok = std::isfinite(value) && (lo_open ? value > lo : value >= lo) && (hi_open ? value < hi : value <= hi);
-  return ok ? Status::success() : Status(Code::invalid_argument, name);
+  return ok ? Status::success() : Status::real(Code::invalid_argument, name, value);
 }
 
 template <class T>

@@ -44,6 +44,7 @@
 #include <limits>
 
 #include "lipflow/core/memory.hpp"
+#include "lipflow/core/serialize.hpp"
 #include "lipflow/core/spectral.hpp"
 #include "lipflow/core/status.hpp"
 #include "lipflow/nn/model.hpp"
@@ -173,6 +174,13 @@ class GradientFlow {
   // The Model's stored gradients (layer_grad_output, input_grad) are not touched.
   // Errors: not_bound, invalid_argument (batch, jacobian_sample >= batch), the modules' errors.
   Status jacobian_products(std::size_t batch, GradientFlowReport* out) noexcept;
+
+  // Checkpoint state (docs/checkpoints.md, section MONI): whether a snapshot is held, the snapshot
+  // and the Jacobian products' warm-start vectors, so that a resumed run measures what the
+  // uninterrupted one would. read_state() checks the sizes against this flow (shape_mismatch) and
+  // changes nothing unless `apply`. Errors: not_bound, the sink's or the decoder's. O(params + warm).
+  Status write_state(ByteSink& sink) const noexcept;
+  Status read_state(Decoder& d, bool apply) noexcept;
 
   const GradientFlowOptions& options() const noexcept { return options_; }
   nn::Model<T>* model() const noexcept { return model_; }

@@ -69,6 +69,10 @@ struct MonitorExtension {
   Status (*run)(void* context, std::size_t step, std::size_t batch, double* values, std::size_t capacity,
                 std::size_t* count) noexcept = nullptr;
   void* context = nullptr;
+  // Optional: the extension's persistent state (a warm start), which checkpoints save with the
+  // monitor's (MONI) so that its values continue bit for bit after a resume. Called after bind; sets
+  // *data and *size (floats). Null: no state.
+  Status (*state)(void* context, float** data, std::size_t* size) noexcept = nullptr;
 };
 
 struct LipschitzFactor {
@@ -124,6 +128,15 @@ class Monitor {
   // Jacobian products dominate: see GradientFlow::jacobian_products). Errors: not_bound,
   // invalid_argument (batch), the estimators' errors (the record is then not kept).
   Status on_step(std::size_t step, std::size_t batch, bool* recorded = nullptr) noexcept;
+
+  // Checkpoint state (docs/checkpoints.md, section MONI): the pending weight snapshot of the update
+  // ratios (its step), the GradientFlow's state (GradientFlow::write_state) and the extensions' state
+  // (MonitorExtension::state: u32 count, per extension u64 size + floats). Not the records: a
+  // resumed run records from where it resumed on, the same records the uninterrupted run makes from
+  // there. read_state() checks everything against this monitor and changes nothing unless `apply`.
+  // Errors: not_bound, corrupt_data and shape_mismatch naming the field, the sink's. O(params).
+  Status write_state(ByteSink& sink) const noexcept;
+  Status read_state(const Section& section, bool apply) noexcept;
 
   bool due(std::size_t step) const noexcept { return step % options_.every == 0; }
   // Records held (<= capacity) and appended since bind (may exceed the capacity).

@@ -87,10 +87,11 @@ class Arena {
   std::size_t size() const noexcept { return size_; }
 
   // The region as an array of T: *out points at its first element, *count its length.
-  // Errors: not_bound, out_of_range (a region of another plan or past the buffer), invalid_argument
-  // (bytes not a multiple of sizeof(T)).
+  // Errors: null_pointer (out or count), not_bound, out_of_range (a region of another plan or past
+  // the buffer), invalid_argument (bytes not a multiple of sizeof(T)).
   template <class T>
   Status span(const Region& region, T** out, std::size_t* count) const noexcept {
+    if (out == nullptr || count == nullptr) return Status(Code::null_pointer, "arena.span: out or count");
     void* p = nullptr;
     LIPFLOW_TRY(locate(region, alignof(T), &p));
     if (region.bytes % sizeof(T) != 0)
@@ -126,6 +127,7 @@ class Arena {
 
   template <class T>
   Status workspace_span(T** out, std::size_t* count) const noexcept {
+    if (out == nullptr || count == nullptr) return Status(Code::null_pointer, "arena.workspace_span: out or count");
     void* p = nullptr;
     std::size_t b = 0;
     LIPFLOW_TRY(workspace(&p, &b));

@@ -41,9 +41,10 @@ class Rng {
   // Uniform integer in [lo, hi] (inclusive); returns lo when hi < lo.
   std::int32_t range(std::int32_t lo, std::int32_t hi) noexcept;
 
-  // Fisher-Yates shuffle of n elements in place.
+  // Fisher-Yates shuffle of n elements in place (n < 2^32; nothing when data is null).
   template <class T>
   void shuffle(T* data, std::size_t n) noexcept {
+    if (data == nullptr) return;
     for (std::size_t i = n; i > 1; --i) {
       const std::size_t j = below(static_cast<std::uint32_t>(i));
       T tmp = data[i - 1];

@@ -32,7 +32,7 @@ Status power_iteration(std::size_t n_in, std::size_t n_out, Apply&& apply, Apply
   if (v == nullptr || u == nullptr || out == nullptr) return Status(Code::null_pointer, "power_iteration: v, u or out");
   if (n_in == 0 || n_out == 0) return Status(Code::invalid_argument, "power_iteration: empty operator");
   if (max_iters < 1) return Status(Code::invalid_argument, "power_iteration: max_iters", max_iters, 1);
-  if (!(rel_tol >= 0.0 && rel_tol < 1.0)) return Status(Code::invalid_argument, "power_iteration: rel_tol");
+  if (!(rel_tol >= 0.0 && rel_tol < 1.0)) return Status::real(Code::invalid_argument, "power_iteration: rel_tol (in [0, 1))", rel_tol);
   T norm = T(0);
   LIPFLOW_TRY(kernels::norm<T>(kernels::Norm::l2, n_in, v, 1, &norm));
   if (!(norm > T(0)) || !std::isfinite(static_cast<double>(norm))) {

@@ -39,6 +39,14 @@ class [[nodiscard]] Status {
       : code_(code), where_(where), value_(value), limit_(limit) {}
 
   static constexpr Status success() noexcept { return Status(); }
+  // A failure whose bad value is a real number (a learning rate, an eps, a momentum): message()
+  // prints it, NaN and infinities included ("invalid argument: adam: lr = nan"). value() is then 0.
+  static Status real(Code code, const char* where, double value) noexcept {
+    Status s(code, where);
+    s.real_ = value;
+    s.has_real_ = true;
+    return s;
+  }
 
   constexpr bool ok() const noexcept { return code_ == Code::ok; }
   constexpr explicit operator bool() const noexcept { return ok(); }
@@ -48,9 +56,12 @@ class [[nodiscard]] Status {
   // The offending value and the limit it broke (meaning depends on the code; 0 when unused).
   constexpr long long value() const noexcept { return value_; }
   constexpr long long limit() const noexcept { return limit_; }
+  // The real bad value of a Status::real failure.
+  constexpr bool has_real_value() const noexcept { return has_real_; }
+  constexpr double real_value() const noexcept { return real_; }
 
-  // Writes "<code message>: <where> = <value> (limit <limit>)" into buf (always NUL-terminated when
-  // size > 0) and returns buf. Costs one snprintf; no heap.
+  // Writes "<code message>: <where> = <value> (limit <limit>)" (or "... = <real value>") into buf
+  // (always NUL-terminated when size > 0) and returns buf. Costs one snprintf; no heap.
   const char* message(char* buf, std::size_t size) const noexcept;
 
  private:
@@ -58,6 +69,8 @@ class [[nodiscard]] Status {
   const char* where_ = nullptr;
   long long value_ = 0;
   long long limit_ = 0;
+  double real_ = 0.0;
+  bool has_real_ = false;
 };
 
 }  // namespace lipflow

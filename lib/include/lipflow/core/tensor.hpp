@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <initializer_list>
 
 #include "lipflow/core/status.hpp"
@@ -110,7 +111,12 @@ class TensorView {
   Status reshape(std::initializer_list<std::size_t> shape, TensorView* out) const noexcept {
     if (!is_contiguous()) return Status(Code::invalid_argument, "tensor.reshape: view not contiguous");
     std::size_t n = 1;
-    for (std::size_t e : shape) n *= e;
+    for (std::size_t e : shape) {
+      // An element count that overflows could wrap around to size() and pass the check below.
+      if (e != 0 && n > std::numeric_limits<std::size_t>::max() / e)
+        return Status(Code::shape_mismatch, "tensor.reshape: element count overflows");
+      n *= e;
+    }
     if (n != size())
       return Status(Code::shape_mismatch, "tensor.reshape: size", static_cast<long long>(n),
                     static_cast<long long>(size()));

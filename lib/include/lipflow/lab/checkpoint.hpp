@@ -11,7 +11,10 @@
 // the optimizer and the trainer as they were. Saving a file writes `<path>.tmp`, flushes it to disk
 // and renames it over `<path>`: an interrupted or failed save never destroys the previous checkpoint.
 //
-// What is not saved: the Monitor's own warm-start vectors and its records, the Trainer's step and
+// MONI (the Monitor's pending weight snapshot, its Jacobian products' warm-start vectors and its
+// extensions' declared state, such as the measured lower bound's warm start) is
+// written when the trainer has a monitor, so that the monitor's records continue bit for bit too.
+// What is not saved: the Monitor's records ring, the Trainer's step and
 // evaluation records (a resumed run records from where it resumed on). Training itself (losses,
 // weights, optimizer state, evaluations) continues bit for bit as the uninterrupted run would.
 #pragma once
@@ -30,14 +33,18 @@ namespace lab {
 
 inline constexpr std::uint32_t kTrainerSection = section_tag("TRNR");
 inline constexpr std::uint32_t kConfigSection = section_tag("CONF");
+inline constexpr std::uint32_t kMonitorSection = section_tag("MONI");
 
-// Writes a whole checkpoint of a set-up trainer (and CONF when config_json is not null) to sink.
+// Writes a whole checkpoint of a set-up trainer (MONI when it has a monitor, CONF when config_json
+// is not null) to sink.
 // Errors: not_bound before setup, and the sink's. Cost: two passes over the state (size, then bytes).
 Status write_checkpoint(ByteSink& sink, Trainer& trainer, const std::string* config_json = nullptr) noexcept;
 
 // Checks a parsed checkpoint against the trainer without changing anything: PARM, OPTM and TRNR must
 // be present, and every section must match (sizes, counts, optimizer name, train split, batch size;
-// the schedule step must equal the optimizer's step count). *config_json (when not null) receives
+// the schedule step must equal the optimizer's step count; MONI, when present and the trainer has a
+// monitor, its snapshot and warm-start sizes; a checkpoint without MONI leaves the monitor's
+// state as it is). *config_json (when not null) receives
 // CONF's text, empty when there is none; it is read first, so that it is there even when a later
 // check fails. Errors name the section (corrupt_data, shape_mismatch).
 Status check_checkpoint(const CheckpointView& view, Trainer& trainer, std::string* config_json = nullptr);

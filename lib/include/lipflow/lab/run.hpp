@@ -86,14 +86,20 @@ class ConfigRun {
 
   // Saves the run's state to `path` (lab/checkpoint.hpp: model, optimizer, trainer and the config's
   // JSON; written to `path`.tmp, then renamed over `path`). Errors: {"checkpoint", path, the reason}.
-  ConfigError save_checkpoint(const std::string& path);
+  // When code is not null it receives the failure's Status code (io_error for the file's steps).
+  ConfigError save_checkpoint(const std::string& path, Code* code = nullptr);
+  // The same checkpoint's bytes into a sink (a MemorySink over a caller's buffer; a CountingSink
+  // measures it). Errors: {"checkpoint", "", the reason} (the sink's: buffer_too_small...). O(state).
+  ConfigError write_checkpoint(ByteSink& sink, Code* code = nullptr);
   // Loads a checkpoint saved by a run of the same config (training.steps may differ): the next
   // train() continues exactly as the saved run would have (same losses and weights, bit for bit).
   // Everything is checked before anything changes: on error the run is as it was. Errors:
   // {"checkpoint", path, the reason} for a file that cannot be read or is truncated, corrupted, of
   // another format version or of another model; {"checkpoint.config", the first differing line of
-  // the saved config, ...} for a checkpoint of another config.
-  ConfigError load_checkpoint(const std::string& path);
+  // the saved config, ...} for a checkpoint of another config (code: shape_mismatch).
+  ConfigError load_checkpoint(const std::string& path, Code* code = nullptr);
+  // The same from bytes in memory (`source` names them in errors). O(bytes).
+  ConfigError read_checkpoint(const void* data, std::size_t bytes, const std::string& source, Code* code = nullptr);
 
   // Appends this run's series to out->series, each name prefixed by `prefix` (a sweep gives every
   // configuration its own prefix, e.g. "post_ln_lr0.01/"). Allocates. O(series length).
@@ -145,6 +151,8 @@ class ConfigRun {
   Status bind_analysis(const Arena& arena) noexcept;
   static Status run_lower_bound(void* context, std::size_t step, std::size_t batch, double* values,
                                 std::size_t capacity, std::size_t* count) noexcept;
+  // The lower bound's warm start, which checkpoints save (MonitorExtension::state).
+  static Status lower_bound_state(void* context, float** data, std::size_t* size) noexcept;
   // The analysis inputs: the test split's features (or the training split's) and their count.
   const float* probe_inputs(std::size_t* count) const noexcept;
 

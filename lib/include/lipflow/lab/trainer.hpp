@@ -230,6 +230,7 @@ class Trainer {
   Status read_state(const Section& section, bool apply, std::uint64_t* schedule_step = nullptr) noexcept;
   nn::Model<float>* model() noexcept { return model_; }
   optim::Optimizer<float>* optimizer() noexcept { return opt_; }
+  analysis::Monitor<float>* monitor() noexcept { return monitor_; }  // null when none was set up
 
  private:
   Status stop(StopReason reason, std::size_t step, TrainResult* result) noexcept;

@@ -29,7 +29,8 @@ class Model {
   Status init(Rng& rng) noexcept { return layers_.init(rng); }
 
   // Runs the network on batch samples of x (copied in); *y points at the output (valid until the next
-  // forward).
+  // forward). Errors: null_pointer, not_bound before bind, invalid_argument for a batch of 0 or above
+  // max_batch(); backward and jvp: invalid_argument before any forward or for another batch.
   Status forward(const T* x, std::size_t batch, const T** y) noexcept;
   // Back-propagates dL/dy (copied in) through the last forward; parameter gradients are added.
   Status backward(const T* dy, std::size_t batch) noexcept;
