@@ -6,7 +6,8 @@
 #   PyTorch         bench/peers/torch_bench.py (Debian's python3-torch on OpenBLAS)
 #   browser         web/tests/bench.mjs (lipflow wasm SIMD and scalar, TF.js) when it exists
 # Usage: bench/run.sh [--quick]   (--quick: short runs, a check that everything works, not figures)
-# Takes about 10 minutes; BENCH_FILTER (a --benchmark_filter regex) limits lipflow_bench.
+# Takes 5 to 10 minutes; BENCH_FILTER (a --benchmark_filter regex) limits lipflow_bench. Each figure
+# is the fastest repetition (CPU time), the steadiest on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ rm -f "$out"/*.json
 peer_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)
 
 if [ $quick = 1 ]; then bench_args=(--benchmark_min_time=0.01); else
-  bench_args=(--benchmark_min_time=0.2 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true); fi
+  bench_args=(--benchmark_min_time=0.2 --benchmark_repetitions=5); fi
 echo "bench: lipflow_bench (single thread)..."
 "${peer_env[@]}" build/release/bench/lipflow_bench --benchmark_filter="${BENCH_FILTER:-.}" "${bench_args[@]}" \
   --benchmark_out="$out/lipflow.json" --benchmark_out_format=json >/dev/null
