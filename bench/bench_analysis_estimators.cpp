@@ -1,20 +1,26 @@
 // The analysis estimators on the lab's E2 model (PAPER.md 12.5: inputs of width 32, eight blocks of
 // Linear(64) -> ReLU -> LayerNorm(64), a Linear(10) head), float, one thread, next to one training step
-// of the same model (forward + cross-entropy + backward + Adam, batch 64), so that the price of each
-// instrument is read in training steps:
-//   analysis/e2/train_step                       the unit
+// of the same model (forward + cross-entropy + backward + Adam, batch 64; timed on its own as
+// train_step/E2, bench_train.cpp), so that the price of each instrument is read in training steps:
 //   analysis/e2/explicit_jacobian/<batch>        ModelJacobian of one sample (10 backward passes, the
 //                                                head being narrower than the input) at a forward of
 //                                                <batch> samples: each pass runs the whole batch
+//   analysis/e2/jacobian_spectral_norm           the same at batch 1, then the exact spectral norm of
+//                                                the 10 x 32 Jacobian (one-sided Jacobi SVD)
 //   analysis/e2/power_iteration_cold|warm        ModelSpectralNorm of one sample (batch-1 forward),
 //                                                tolerance 1e-4; cold forgets the vector each call,
 //                                                warm keeps it (the tracking case)
+//   analysis/e2/power_iteration_20               up to 20 iterations (tolerance 0: it stops early only
+//                                                when sigma repeats exactly), cold; the counter
+//                                                us_per_iteration (one J v and one J^T u) is what
+//                                                compares with other libraries
 //   analysis/e2/lower_bound_search               LowerBoundSearch over 16 inputs + 8 ascent steps
 // Counters: train_step_us (measured in the same benchmark function, before its timed loop) and
 // x_train_step = estimator time / training-step time. The timed loops include the forward that sets
 // the point the estimator acts at.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,6 +29,7 @@
 #include "lipflow/analysis/jacobian.hpp"
 #include "lipflow/analysis/lipschitz.hpp"
 #include "lipflow/analysis/spectral.hpp"
+#include "lipflow/analysis/svd.hpp"
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
 #include "lipflow/nn/activation.hpp"
@@ -131,10 +138,6 @@ void run_against_train_step(benchmark::State& state, Body&& body) {
   state.counters["x_train_step"] = per / train;
 }
 
-void BM_TrainStep(benchmark::State& state) {
-  run_against_train_step(state, [](E2& m) { return m.train_step(); });
-}
-
 void BM_ExplicitJacobian(benchmark::State& state) {
   const std::size_t batch = static_cast<std::size_t>(state.range(0));
   run_against_train_step(state, [batch](E2& m) -> lipflow::Status {
@@ -144,21 +147,44 @@ void BM_ExplicitJacobian(benchmark::State& state) {
   });
 }
 
-void BM_PowerIteration(benchmark::State& state) {
-  const bool warm = state.range(0) != 0;
+void BM_JacobianSpectralNorm(benchmark::State& state) {
+  std::vector<float> copy(E2::kClasses * E2::kIn), sigma(E2::kClasses);
+  double norm = 0;
+  run_against_train_step(state, [&](E2& m) -> lipflow::Status {
+    const float* y = nullptr;
+    LIPFLOW_TRY(m.model.forward(m.x.data(), 1, &y));
+    LIPFLOW_TRY(m.jacobian.compute(1, 0, m.jacobian.matrix()));
+    // singular_values() works in place: it gets a copy, as the matrix is the estimator's output.
+    std::copy(m.jacobian.matrix(), m.jacobian.matrix() + copy.size(), copy.begin());
+    LIPFLOW_TRY(lipflow::analysis::singular_values<float>(copy.data(), E2::kClasses, E2::kIn, E2::kIn, sigma.data()));
+    norm = sigma[0];
+    return lipflow::Status::success();
+  });
+  state.counters["spectral_norm"] = norm;
+}
+
+// mode: 0 cold with tolerance 1e-4, 1 warm, 2 cold with up to 20 iterations at tolerance 0.
+void BM_PowerIteration(benchmark::State& state, int mode) {
+  const bool warm = mode == 1;
+  const lipflow::analysis::PowerOptions options =
+      mode == 2 ? lipflow::analysis::PowerOptions{20, 0.0} : lipflow::analysis::PowerOptions{500, 1e-4};
   int iterations = 0;
   std::int64_t calls = 0;
-  run_against_train_step(state, [warm, &iterations, &calls](E2& m) -> lipflow::Status {
+  run_against_train_step(state, [warm, options, &iterations, &calls](E2& m) -> lipflow::Status {
     const float* y = nullptr;
     LIPFLOW_TRY(m.model.forward(m.x.data(), 1, &y));
     if (!warm) m.power.reset();
     lipflow::analysis::SpectralReport r;
-    LIPFLOW_TRY(m.power.estimate(1, 0, {500, 1e-4}, &r));
+    LIPFLOW_TRY(m.power.estimate(1, 0, options, &r));
     iterations += r.iterations;
     ++calls;
     return lipflow::Status::success();
   });
-  if (calls > 0) state.counters["power_iterations"] = static_cast<double>(iterations) / static_cast<double>(calls);
+  if (calls > 0 && iterations > 0) {
+    state.counters["power_iterations"] = static_cast<double>(iterations) / static_cast<double>(calls);
+    state.counters["us_per_iteration"] =
+        benchmark::Counter(1e-6 * static_cast<double>(iterations), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  }
 }
 
 void BM_LowerBoundSearch(benchmark::State& state) {
@@ -174,8 +200,9 @@ void BM_LowerBoundSearch(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_TrainStep)->Name("analysis/e2/train_step")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ExplicitJacobian)->Name("analysis/e2/explicit_jacobian")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_PowerIteration)->Name("analysis/e2/power_iteration_cold")->Arg(0)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_PowerIteration)->Name("analysis/e2/power_iteration_warm")->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_PowerIteration, cold, 0)->Name("analysis/e2/power_iteration_cold")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_PowerIteration, warm, 1)->Name("analysis/e2/power_iteration_warm")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_PowerIteration, fixed, 2)->Name("analysis/e2/power_iteration_20")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JacobianSpectralNorm)->Name("analysis/e2/jacobian_spectral_norm")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LowerBoundSearch)->Name("analysis/e2/lower_bound_search")->Unit(benchmark::kMicrosecond);

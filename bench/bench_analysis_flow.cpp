@@ -1,7 +1,7 @@
 // Gradient-flow telemetry and a Monitor tick on the lab's E2 model (inputs of width 32, eight blocks
 // of Linear(64) -> ReLU -> LayerNorm(64), a Linear(10) head, batch 64, float, one thread), next to one
-// training step of the same model (forward, cross-entropy, zero_grad, backward, Adam step):
-//   analysis_flow/train_step                  the training step alone
+// training step of the same model (forward, cross-entropy, zero_grad, backward, Adam step; timed on
+// its own as train_step/E2, bench_train.cpp):
 //   analysis_flow/telemetry/<jacobians>       GradientFlow: gradient norms, flags, norm input std,
 //                                             attention entropy, update ratios (snapshot + compare) and
 //                                             the Jacobian-product norms from <jacobians> = none,
@@ -119,21 +119,6 @@ void finish(benchmark::State& state, double train_s, double telemetry_s) {
   state.counters["train_step_us"] = n > 0 ? 1e6 * train_s / n : 0.0;
 }
 
-void BM_train_step(benchmark::State& state) {
-  E2 e(analysis::GradientFlowOptions(), false);
-  if (!e.ok) {
-    state.SkipWithError("E2 setup failed");
-    return;
-  }
-  for (auto _ : state) {
-    if (!e.train_step().ok()) {
-      state.SkipWithError("training step failed");
-      break;
-    }
-    benchmark::ClobberMemory();
-  }
-}
-
 // range(0): 0 no Jacobian products, 1 from layer 0 only, 2 from every layer.
 void BM_telemetry(benchmark::State& state) {
   analysis::GradientFlowOptions fo;
@@ -194,7 +179,6 @@ void BM_monitor_tick(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_train_step)->Name("analysis_flow/train_step/E2")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_telemetry)
     ->Name("analysis_flow/telemetry/E2")
     ->ArgName("jacobians")

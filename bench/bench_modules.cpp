@@ -1,8 +1,10 @@
-// Modules at the lab's sizes (widths 32 to 256, 8 to 64 tokens, batch 32 to 64), float, one thread:
-// module/<name>/<pass>/<shape>, with <pass> forward or forward_backward. Dense modules report GFLOPS
-// (and pct_peak), the memory-bound normalizations GBps (bytes of x read and y written, and for the
-// backward pass dy read and dx written too). A module whose forward or backward fails skips with an
-// error, so a benchmark never times nothing.
+// Every module at the lab's sizes (widths 32 to 256, 8 to 64 tokens, batch 32 to 64), float, one
+// thread: module/<name>/<pass>/<shape>, with <pass> forward or forward_backward. Dense modules
+// (linear, feed-forward, attention, residual branches, transformer blocks) report GFLOPS (and
+// pct_peak), the memory-bound ones (normalizations, activations, softmax, embedding) GBps (bytes of x
+// read and y written, and for the backward pass dy read and dx written too). Conv2d is in
+// bench_conv2d.cpp. A module whose forward or backward fails skips with an error, so a benchmark never
+// times nothing.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -13,10 +15,14 @@
 
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
+#include "lipflow/nn/activation.hpp"
 #include "lipflow/nn/attention.hpp"
 #include "lipflow/nn/blocks.hpp"
+#include "lipflow/nn/embedding.hpp"
 #include "lipflow/nn/linear.hpp"
 #include "lipflow/nn/norm.hpp"
+#include "lipflow/nn/residual.hpp"
+#include "lipflow/nn/sequential.hpp"
 #include "probes.hpp"
 
 namespace {
@@ -24,7 +30,8 @@ namespace {
 using lipflow::nn::Module;
 using lipflow::nn::Shape;
 
-// A module planned and bound on its own buffer with random inputs and output gradients.
+// A module planned and bound on its own buffer with random inputs (N(0, 1), or token ids below
+// `vocabulary` when it is > 0) and output gradients.
 struct Fixture {
   lipflow::MemoryPlan plan;
   lipflow::Arena arena;
@@ -33,9 +40,9 @@ struct Fixture {
   std::vector<float> x, y, dy, dx;
   bool ok = false;
 
-  Fixture(Module<float>& m, const Shape& in, std::size_t batch) {
+  Fixture(Module<float>& m, const Shape& in, std::size_t batch, std::size_t vocabulary) {
     if (!m.plan(in, batch, plan, &out).ok()) return;
-    buffer = lipflow::AlignedBuffer(plan.total_bytes());
+    buffer = lipflow::AlignedBuffer(plan.total_bytes() + 64);  // never empty: an activation plans nothing
     if (!arena.bind(plan, buffer.data(), buffer.size()).ok() || !m.bind(arena).ok()) return;
     lipflow::Rng rng(42);
     if (!m.init(rng).ok()) return;
@@ -43,7 +50,9 @@ struct Fixture {
     dx.resize(x.size());
     y.resize(batch * out.size());
     dy.resize(y.size());
-    for (auto& v : x) v = static_cast<float>(rng.normal_double());
+    for (auto& v : x)
+      v = vocabulary > 0 ? static_cast<float>(rng.below(static_cast<std::uint32_t>(vocabulary)))
+                         : static_cast<float>(rng.normal_double());
     for (auto& v : dy) v = static_cast<float>(rng.normal_double());
     ok = true;
   }
@@ -51,8 +60,28 @@ struct Fixture {
 
 enum class Counter { flops, bytes };
 
-// A Pre-LN block that owns its parts (TransformerBlock does not).
-struct PreLnBlock final : lipflow::nn::Module<float> {
+// A module made of parts it owns (TransformerBlock and Residual do not own theirs): every call goes
+// to `whole`, which the derived class points at its composite.
+struct Composite : lipflow::nn::Module<float> {
+  lipflow::nn::Module<float>* whole = nullptr;
+  const char* kind() const noexcept override { return whole->kind(); }
+  lipflow::Status plan(const Shape& in, std::size_t b, lipflow::MemoryPlan& p, Shape* out) noexcept override {
+    return whole->plan(in, b, p, out);
+  }
+  lipflow::Status bind(const lipflow::Arena& a) noexcept override { return whole->bind(a); }
+  lipflow::Status init(lipflow::Rng& r) noexcept override { return whole->init(r); }
+  lipflow::Status forward(const float* x, std::size_t b, float* y) noexcept override { return whole->forward(x, b, y); }
+  lipflow::Status backward(const float* x, const float* y, const float* dy, std::size_t b, float* dx) noexcept override {
+    return whole->backward(x, y, dy, b, dx);
+  }
+  lipflow::Status jvp(const float* x, const float* dx, std::size_t b, float* dy) noexcept override {
+    return whole->jvp(x, dx, b, dy);
+  }
+  lipflow::nn::Lipschitz lipschitz() noexcept override { return whole->lipschitz(); }
+};
+
+// A Pre-LN block: LayerNorm, 2-head causal dot-product attention, LayerNorm, FFN D -> 2D -> D (ReLU).
+struct PreLnBlock final : Composite {
   lipflow::nn::LayerNorm<float> n1, n2;
   lipflow::nn::SelfAttention<float> attn;
   lipflow::nn::FeedForward<float> ffn;
@@ -66,28 +95,35 @@ struct PreLnBlock final : lipflow::nn::Module<float> {
   explicit PreLnBlock(std::size_t width)
       : attn(options()),
         ffn(2 * width, {lipflow::kernels::Activation::relu}),
-        block(&n1, &attn, &n2, &ffn, lipflow::nn::Placement::pre_ln) {}
-  const char* kind() const noexcept override { return "pre_ln_block"; }
+        block(&n1, &attn, &n2, &ffn, lipflow::nn::Placement::pre_ln) {
+    whole = &block;
+  }
+};
+
+// x + alpha f(x) with the branch f = Linear(D) -> ReLU, for each residual form.
+struct ResidualMlp final : Composite {
+  lipflow::nn::Linear<float> linear;
+  lipflow::nn::Activation<float> relu{{lipflow::kernels::Activation::relu}};
+  lipflow::nn::Sequential<float> branch;
+  lipflow::nn::Residual<float> residual;
+  bool built;
+  ResidualMlp(std::size_t width, lipflow::nn::ResidualKind kind)
+      : linear(width), residual(&branch, kind, kind == lipflow::nn::ResidualKind::layerscale ? 0.1 : 1.0) {
+    built = branch.add(&linear).ok() && branch.add(&relu).ok();
+    whole = &residual;
+  }
   lipflow::Status plan(const Shape& in, std::size_t b, lipflow::MemoryPlan& p, Shape* out) noexcept override {
-    return block.plan(in, b, p, out);
+    if (!built) return lipflow::Status(lipflow::Code::invalid_argument, "residual branch not built");
+    return Composite::plan(in, b, p, out);
   }
-  lipflow::Status bind(const lipflow::Arena& a) noexcept override { return block.bind(a); }
-  lipflow::Status init(lipflow::Rng& r) noexcept override { return block.init(r); }
-  lipflow::Status forward(const float* x, std::size_t b, float* y) noexcept override { return block.forward(x, b, y); }
-  lipflow::Status backward(const float* x, const float* y, const float* dy, std::size_t b, float* dx) noexcept override {
-    return block.backward(x, y, dy, b, dx);
-  }
-  lipflow::Status jvp(const float* x, const float* dx, std::size_t b, float* dy) noexcept override {
-    return block.jvp(x, dx, b, dy);
-  }
-  lipflow::nn::Lipschitz lipschitz() noexcept override { return block.lipschitz(); }
 };
 
 // work: flops (or bytes) of one forward; a forward+backward counts `backward_factor` times that.
+// vocabulary > 0: the inputs are token ids below it.
 void run(benchmark::State& state, std::function<std::unique_ptr<Module<float>>()> make, Shape in, std::size_t batch,
-         bool backward, Counter counter, double work, double backward_factor) {
+         bool backward, Counter counter, double work, double backward_factor, std::size_t vocabulary) {
   auto m = make();
-  Fixture f(*m, in, batch);
+  Fixture f(*m, in, batch, vocabulary);
   if (!f.ok) {
     state.SkipWithError("setup failed");
     return;
@@ -117,23 +153,31 @@ std::string shape_name(std::size_t batch, const Shape& in) {
   char buf[64];
   if (in.rank == 1)
     std::snprintf(buf, sizeof buf, "b%zu_%zu", batch, in.dims[0]);
-  else
+  else if (in.rank == 2)
     std::snprintf(buf, sizeof buf, "b%zu_%zux%zu", batch, in.dims[0], in.dims[1]);
+  else
+    std::snprintf(buf, sizeof buf, "b%zu_%zux%zux%zu", batch, in.dims[0], in.dims[1], in.dims[2]);
   return buf;
 }
 
 void add(const std::string& name, std::function<std::unique_ptr<Module<float>>()> make, Shape in, std::size_t batch,
-         Counter counter, double work, double backward_factor) {
+         Counter counter, double work, double backward_factor, std::size_t vocabulary = 0) {
   const std::string suffix = shape_name(batch, in);
   benchmark::RegisterBenchmark(("module/" + name + "/forward/" + suffix).c_str(), run, make, in, batch, false,
-                               counter, work, backward_factor);
+                               counter, work, backward_factor, vocabulary);
   benchmark::RegisterBenchmark(("module/" + name + "/forward_backward/" + suffix).c_str(), run, make, in, batch, true,
-                               counter, work, backward_factor);
+                               counter, work, backward_factor, vocabulary);
 }
 
 int register_all() {
+  using lipflow::nn::Activation;
+  using lipflow::nn::BatchNorm;
+  using lipflow::nn::CenterNorm;
+  using lipflow::nn::Embedding;
   using lipflow::nn::FeedForward;
+  using lipflow::nn::GroupNorm;
   using lipflow::nn::LayerNorm;
+  using lipflow::nn::Softmax;
   using lipflow::nn::Linear;
   using lipflow::nn::RMSNorm;
   const lipflow::kernels::ActivationSpec relu{lipflow::kernels::Activation::relu};
@@ -158,6 +202,47 @@ int register_all() {
     const double bytes = 2.0 * 4.0 * d.batch * d.tokens * d.in;
     add("layer_norm", maker<LayerNorm<float>>(1e-5, true), in, d.batch, Counter::bytes, bytes, 2.0);
     add("rms_norm", maker<RMSNorm<float>>(1e-5, true), in, d.batch, Counter::bytes, bytes, 2.0);
+    add("center_norm", maker<CenterNorm<float>>(true), in, d.batch, Counter::bytes, bytes, 2.0);
+  }
+  // Batch, group (8 groups) and instance norms on features and on 16-channel 16 x 16 images.
+  for (const Shape& in : {Shape::vec(64), Shape::image(16, 16, 16)}) {
+    const std::size_t batch = in.rank == 1 ? 64 : 32;
+    const double bytes = 2.0 * 4.0 * double(batch) * double(in.size());
+    add("batch_norm", maker<BatchNorm<float>>(1e-5, 0.1, true), in, batch, Counter::bytes, bytes, 2.0);
+    add("group_norm", maker<GroupNorm<float>>(std::size_t(8), 1e-5, true), in, batch, Counter::bytes, bytes, 2.0);
+    if (in.rank == 3)
+      add("instance_norm", []() { return std::unique_ptr<Module<float>>(new GroupNorm<float>(GroupNorm<float>::instance_norm())); },
+          in, batch, Counter::bytes, bytes, 2.0);
+  }
+  // Every activation, and softmax / log-softmax over the last dimension: bytes of x in and y out.
+  for (int a = 0; a < lipflow::kernels::kActivationCount; ++a) {
+    const lipflow::kernels::ActivationSpec f{static_cast<lipflow::kernels::Activation>(a)};
+    const double bytes = 2.0 * 4.0 * 64 * 256;
+    add(std::string("activation_") + lipflow::kernels::activation_name(f.kind), maker<Activation<float>>(f),
+        Shape::vec(256), 64, Counter::bytes, bytes, 2.0);
+  }
+  for (bool log : {false, true}) {
+    const double bytes = 2.0 * 4.0 * 32 * 16 * 64;
+    add(log ? "log_softmax" : "softmax", maker<Softmax<float>>(1.0, log), Shape::tokens(16, 64), 32, Counter::bytes,
+        bytes, 2.0);
+  }
+  // Token embedding with learned positions (E5's: vocabulary 10, 12 tokens of width 32, and a larger
+  // one): bytes of the rows written forward, of dy read and the table rows updated backward.
+  struct Emb {
+    std::size_t batch, tokens, vocab, width;
+  };
+  for (const Emb& e : {Emb{32, 12, 10, 32}, Emb{32, 64, 256, 128}}) {
+    const double bytes = 4.0 * double(e.batch * e.tokens * e.width);
+    add("embedding", maker<Embedding<float>>(e.vocab, e.width, e.tokens), Shape::vec(e.tokens), e.batch,
+        Counter::bytes, bytes, 3.0, e.vocab);
+  }
+  // Residual forms around Linear(D) -> ReLU: the branch's flops (3 x forward for forward+backward).
+  for (lipflow::nn::ResidualKind k : {lipflow::nn::ResidualKind::plain, lipflow::nn::ResidualKind::weighted,
+                                      lipflow::nn::ResidualKind::rezero, lipflow::nn::ResidualKind::layerscale}) {
+    static const char* const kNames[] = {"plain", "weighted", "rezero", "layerscale"};
+    add(std::string("residual_") + kNames[static_cast<int>(k)],
+        [k]() { return std::unique_ptr<Module<float>>(new ResidualMlp(64, k)); }, Shape::vec(64), 64, Counter::flops,
+        2.0 * 64 * 64 * 64, 3.0);
   }
   // Self-attention, 2 heads, each variant: 4 projections (8 N D^2; 3 for L2 attention, whose W_Q = W_K
   // is one projection) and scores plus mixing (4 N^2 D) flops per sample; forward+backward is counted

@@ -1,5 +1,7 @@
-// Optimizer steps on 1M and 10M float parameters (one parameter of that size, its gradient and the
-// state): optim/<name>/<n>, GBps of the bytes the fused pass must move and pct_triad against the triad
+// Every optimizer's step on 1M and 10M float parameters (one 1024-column weight matrix of that size,
+// its gradient and the state): optim/<name>/<n>, GBps of the bytes one fused pass must move (weights,
+// gradient and state read; weights and state written; LAMB and LARS need a second pass for their
+// norms, Adafactor its row and column means, which are not counted) and pct_triad against the triad
 // bandwidth main() measured. Each step is checked to have changed the weights, so nothing is timed
 // for nothing.
 #include <benchmark/benchmark.h>
@@ -11,9 +13,17 @@
 
 #include "lipflow/core/memory.hpp"
 #include "lipflow/core/rng.hpp"
+#include "lipflow/optim/adafactor.hpp"
+#include "lipflow/optim/adagrad.hpp"
 #include "lipflow/optim/adam.hpp"
+#include "lipflow/optim/adamax.hpp"
 #include "lipflow/optim/adamw.hpp"
+#include "lipflow/optim/lamb.hpp"
+#include "lipflow/optim/lars.hpp"
 #include "lipflow/optim/lion.hpp"
+#include "lipflow/optim/nadam.hpp"
+#include "lipflow/optim/radam.hpp"
+#include "lipflow/optim/rmsprop.hpp"
 #include "lipflow/optim/sgd.hpp"
 #include "probes.hpp"
 
@@ -35,8 +45,8 @@ void step(benchmark::State& state, Factory make, std::size_t n, double bytes_per
   p.value = w.data();
   p.grad = g.data();
   p.size = n;
-  p.rows = 1;
-  p.cols = n;
+  p.cols = 1024;  // a matrix, so that Adafactor factors its second moment as it would for a weight
+  p.rows = n / p.cols;
   p.flags = lipflow::nn::kParamDecay;
   auto opt = make();
   lipflow::MemoryPlan plan;
@@ -69,9 +79,8 @@ Factory make(Options o) {
 
 int register_all() {
   using namespace lipflow::optim;
-  SgdOptions sgd;
-  sgd.lr = 1e-3;
-  sgd.momentum = 0.9;
+  SgdOptions sgd, sgd_momentum;
+  sgd_momentum.momentum = 0.9;
   AdamOptions adam;
   struct Case {
     const char* name;
@@ -79,10 +88,19 @@ int register_all() {
     double bytes;  // per element, in floats moved
   };
   const Case cases[] = {
-      {"sgd_momentum", make<Sgd<float>>(sgd), 5},  // read w, g, b; write w, b
-      {"adam", make<Adam<float>>(adam), 7},        // read w, g, m, v; write w, m, v
+      {"sgd", make<Sgd<float>>(sgd), 3},                    // read w, g; write w
+      {"sgd_momentum", make<Sgd<float>>(sgd_momentum), 5},  // read w, g, b; write w, b
+      {"adam", make<Adam<float>>(adam), 7},                 // read w, g, m, v; write w, m, v
       {"adamw", make<AdamW<float>>(AdamW<float>::defaults()), 7},
-      {"lion", make<Lion<float>>(LionOptions()), 5},  // read w, g, m; write w, m
+      {"adamax", make<Adamax<float>>(AdamaxOptions()), 7},  // read w, g, m, u; write w, m, u
+      {"nadam", make<Nadam<float>>(NadamOptions()), 7},
+      {"radam", make<Radam<float>>(RadamOptions()), 7},
+      {"adagrad", make<Adagrad<float>>(AdagradOptions()), 5},  // read w, g, s; write w, s
+      {"rmsprop", make<Rmsprop<float>>(RmspropOptions()), 5},  // read w, g, v; write w, v
+      {"lion", make<Lion<float>>(LionOptions()), 5},           // read w, g, m; write w, m
+      {"lamb", make<Lamb<float>>(LambOptions()), 7},           // as Adam, plus a pass for the norms
+      {"lars", make<Lars<float>>(LarsOptions()), 5},           // as momentum SGD, plus the norms
+      {"adafactor", make<Adafactor<float>>(AdafactorOptions()), 3},  // read w, g; write w (factored state)
   };
   for (const Case& c : cases)
     for (std::size_t n : {std::size_t(1) << 20, std::size_t(10) << 20}) {

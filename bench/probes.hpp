@@ -16,7 +16,7 @@ void report_flops(benchmark::State& state, double flops_per_iteration);
 void report_bytes(benchmark::State& state, double bytes_per_iteration);
 
 // Sustained single-precision FMA throughput of one core in GFLOPS (an FMA counts as 2 flops), the
-// best of `repeats` runs of about 20 ms each.
+// best of `repeats` runs of about 20 ms each, timed in CPU time as the benchmarks' counters are.
 double measure_fma_peak_gflops(int repeats);
 
 // Peak as measured once at start-up by main(), or 0 before it ran.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what lipflow needs from Debian 12, and nothing when it is all there (quiet and fast).
 # The only place in the project that installs anything. Run as root (or with sudo available).
+# `scripts/setup.sh bench` also installs the PyTorch peer of the benchmarks (bench/run.sh asks for it;
+# the tests never need it).
 set -euo pipefail
 
 packages=(
@@ -15,6 +17,12 @@ packages=(
   chromium                                    # the browser lab's tests (driven by playwright-core)
   clang-14 libclang-rt-14-dev                 # the fuzz preset (libFuzzer, ASan, UBSan)
 )
+case "${1:-}" in
+  "") ;;
+  # PyTorch on OpenBLAS (without libopenblas0-pthread it would run on the reference BLAS)
+  bench) packages+=(python3-torch libopenblas0-pthread) ;;
+  *) echo "usage: scripts/setup.sh [bench]  (unknown option: $1)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -63,7 +63,10 @@ TYPED_TEST_SUITE(GemmTest, Scalars);
 
 }  // namespace
 
-// Sizes: 1, primes, powers of two, sizes straddling the tile and the cache blocks.
+// Sizes: 1, primes, powers of two, sizes straddling the tile and the cache blocks, C of at most one
+// vector's width (nr / 2 columns: the one-vector panels), as attention's 12 x 12 x 16 per head, and
+// op(B) exactly one panel wide (nr or nr / 2 columns: read in place when not transposed), also with k
+// beyond one KC block.
 TYPED_TEST(GemmTest, AllTransposesOddAndBlockedShapes) {
   using T = TypeParam;
   Rng rng(17u);
@@ -73,6 +76,8 @@ TYPED_TEST(GemmTest, AllTransposesOddAndBlockedShapes) {
       {1, 1, 1},        {1, 7, 3},      {5, 1, 2},        {2, 3, 1},         {7, 13, 11},
       {mr, nr, 8},      {mr + 1, nr - 1, 17}, {2 * mr + 3, 3 * nr + 1, 31}, {16, 32, 64},
       {64, 64, 64},     {97, 89, 101},  {31, 257, 300},   {130, 47, 513},
+      {12, 12, 16},     {12, 16, 12},   {mr, nr / 2, 9},  {2 * mr + 1, nr / 2 - 1, 300},
+      {mr / 3 + 1, nr / 2 + 1, 5}, {20, nr, 300},  {5, nr / 2, 513},
   };
   for (bool ta : {false, true})
     for (bool tb : {false, true})

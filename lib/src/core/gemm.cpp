@@ -11,8 +11,11 @@
 // (AVX2, SSE2, SIMD128), 4 x 4 in the scalar build. Two departures from BLIS, both measured on the
 // small shapes a training step has: A is packed only when C is wide enough for a packed panel to be
 // reused (else the kernel broadcasts straight from op(A)), and the last rows of C use a kernel of
-// MR/3 or 2MR/3 rows. B panels are zero-padded; a partial tile is computed in full and only its
-// valid part is written to C.
+// MR/3 or 2MR/3 rows. A third, for the many tiny products of attention (12 x 12 scores of one head):
+// when C has at most W columns, B panels and the tile are one vector wide (NV = 1), so no FMA is
+// spent on a second, all-padding vector; and when op(B) is exactly one panel wide with contiguous
+// rows it is read in place, not packed. B panels are zero-padded; a partial tile is computed in full
+// and only its valid part is written to C.
 #include <algorithm>
 
 #include "lipflow/core/kernels.hpp"
@@ -26,7 +29,7 @@ template <class T>
 struct Blocking {
   using V = simd::Vec<T>;
   static constexpr std::size_t W = V::size;
-  static constexpr std::size_t NV = W == 1 ? 4 : 2;
+  static constexpr std::size_t NV = W == 1 ? 4 : 2;  // vectors per B panel (1 for C of <= W columns)
   static constexpr std::size_t MR = W == 1 ? 4 : (simd::kVectorRegisters >= 32 ? 12 : 6);
   static constexpr std::size_t KC = 256;
   static constexpr std::size_t NR = NV * W;
@@ -73,11 +76,12 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
   }
 }
 
-// Packs op(B)[pc : pc+kc, jc : jc+nc] into NR-column panels: panel j holds, for each p, NR values.
-template <class T>
+// Packs op(B)[pc : pc+kc, jc : jc+nc] into NR-column panels (NR = NV * W): panel j holds, for each
+// p, NR values.
+template <class T, std::size_t NV>
 void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
   using V = simd::Vec<T>;
-  constexpr std::size_t NR = Blocking<T>::NR, W = V::size;
+  constexpr std::size_t W = V::size, NR = NV * W;
   for (std::size_t jr = 0; jr < nc; jr += NR) {
     const std::size_t nr = std::min(NR, nc - jr);
     const T* src = b.p + jr * b.cs;
@@ -107,15 +111,16 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
   }
 }
 
-// C[0:mr, 0:nr] = alpha * (A * Bpanel) + beta * C for an R x NR tile (mr <= R <= MR), with beta == 0
-// not reading C. A is either a packed MR-row panel (kPackedA: element (i, p) at a[p * MR + i]) or
-// read in place (element (i, p) at a[i * rs + p * cs]; rows past mr repeat row mr - 1, so nothing
-// outside op(A) is read and the extra rows are discarded).
-template <class T, std::size_t R, bool kPackedA>
-void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, T alpha, T beta,
-                  T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
+// C[0:mr, 0:nr] = alpha * (A * Bpanel) + beta * C for an R x NR tile (mr <= R <= MR, NR = NV * W),
+// with beta == 0 not reading C. Row p of the B panel starts at bp + p * bs (bs = NR when packed). A is
+// either a packed MR-row panel (kPackedA: element (i, p) at a[p * MR + i]) or read in place (element
+// (i, p) at a[i * rs + p * cs]; rows past mr repeat row mr - 1, so nothing outside op(A) is read and
+// the extra rows are discarded).
+template <class T, std::size_t R, bool kPackedA, std::size_t NV>
+void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, std::size_t bs, T alpha,
+                  T beta, T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
   using V = simd::Vec<T>;
-  constexpr std::size_t NV = Blocking<T>::NV, W = V::size, NR = NV * W;
+  constexpr std::size_t W = V::size, NR = NV * W;
   constexpr std::size_t MR = R, kPanelStep = Blocking<T>::MR;
   // In place, row i of the tile reads row min(i, mr - 1) of op(A).
   const T* row[MR] = {};
@@ -140,7 +145,7 @@ void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, co
       for (std::size_t v = 0; v < NV; ++v) acc[i][v] = simd::fma(av, bv[v], acc[i][v]);
     }
     q += kPackedA ? kPanelStep : cs;
-    bp += NR;
+    bp += bs;
   }
 
   const V va(alpha), vb(beta);
@@ -169,16 +174,59 @@ void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, co
 
 // One tile: the full MR-row kernel, or for the last rows of C the smallest of the MR/3, 2MR/3 row
 // kernels that covers them (less wasted work on the edge of small matrices).
-template <class T, bool kPackedA>
-void tile(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, T alpha, T beta, T* c,
-          std::size_t ldc, std::size_t mr, std::size_t nr) {
+template <class T, bool kPackedA, std::size_t NV>
+void tile(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, std::size_t bs, T alpha, T beta,
+          T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
   constexpr std::size_t MR = Blocking<T>::MR, R1 = MR / 3, R2 = 2 * MR / 3;
   if (mr <= R1)
-    micro_kernel<T, R1, kPackedA>(kc, a, rs, cs, bp, alpha, beta, c, ldc, mr, nr);
+    micro_kernel<T, R1, kPackedA, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
   else if (mr <= R2)
-    micro_kernel<T, R2, kPackedA>(kc, a, rs, cs, bp, alpha, beta, c, ldc, mr, nr);
+    micro_kernel<T, R2, kPackedA, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
   else
-    micro_kernel<T, MR, kPackedA>(kc, a, rs, cs, bp, alpha, beta, c, ldc, mr, nr);
+    micro_kernel<T, MR, kPackedA, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
+}
+
+// The five loops for panels of NV vectors (NR = NV * W columns); gemm() has checked the arguments and
+// the workspace.
+template <class T, std::size_t NV>
+void blocked(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t ars, std::size_t acs,
+             const T* b, std::size_t brs, std::size_t bcs, T beta, T* c, std::size_t ldc, T* work) {
+  using B = Blocking<T>;
+  constexpr std::size_t NR = NV * B::W;
+  T* bpack = work;
+  T* apack = work + round_up(std::min(n, B::NC), NR) * std::min(k, B::KC);  // used when packing A
+  // op(B) exactly one panel wide with contiguous rows (P V and most backward products of a training
+  // step): the kernel reads its rows in place, which saves the copy and is as fast, the few rows a
+  // tile reads staying in L1.
+  const bool direct_b = bcs == 1 && n == NR;
+
+  for (std::size_t jc = 0; jc < n; jc += B::NC) {
+    const std::size_t nc = std::min(B::NC, n - jc);
+    const bool pack_a_blocks = nc > B::kPackAPanels * NR;
+    for (std::size_t pc = 0; pc < k; pc += B::KC) {
+      const std::size_t kc = std::min(B::KC, k - pc);
+      const T beta_pc = pc == 0 ? beta : T(1);
+      if (!direct_b) pack_b<T, NV>(Strided<T>{b + pc * brs + jc * bcs, brs, bcs}, kc, nc, bpack);
+      const std::size_t bs = direct_b ? brs : NR;
+      for (std::size_t ic = 0; ic < m; ic += B::MC) {
+        const std::size_t mc = std::min(B::MC, m - ic);
+        const T* a_block = a + ic * ars + pc * acs;
+        if (pack_a_blocks) pack_a(Strided<T>{a_block, ars, acs}, mc, kc, apack);
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          const std::size_t nr = std::min(NR, nc - jr);
+          const T* bp = direct_b ? b + pc * brs : bpack + jr * kc;
+          for (std::size_t ir = 0; ir < mc; ir += B::MR) {
+            const std::size_t mr = std::min(B::MR, mc - ir);
+            T* c_tile = c + (ic + ir) * ldc + jc + jr;
+            if (pack_a_blocks)
+              tile<T, true, NV>(kc, apack + ir * kc, 1, B::MR, bp, bs, alpha, beta_pc, c_tile, ldc, mr, nr);
+            else
+              tile<T, false, NV>(kc, a_block + ir * ars, ars, acs, bp, bs, alpha, beta_pc, c_tile, ldc, mr, nr);
+          }
+        }
+      }
+    }
+  }
 }
 
 // C = beta * C (for k == 0 or alpha == 0).
@@ -233,35 +281,11 @@ Status gemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::siz
   // op(A)(i, p) = a[i * ars + p * acs]; op(B)(p, j) = b[p * brs + j * bcs]
   const std::size_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
   const std::size_t brs = tb ? 1 : ldb, bcs = tb ? ldb : 1;
-  T* bpack = work;
-  T* apack = work + round_up(std::min(n, B::NC), B::NR) * std::min(k, B::KC);  // used when packing A
-
-  for (std::size_t jc = 0; jc < n; jc += B::NC) {
-    const std::size_t nc = std::min(B::NC, n - jc);
-    const bool pack_a_blocks = nc > B::kPackAPanels * B::NR;
-    for (std::size_t pc = 0; pc < k; pc += B::KC) {
-      const std::size_t kc = std::min(B::KC, k - pc);
-      const T beta_pc = pc == 0 ? beta : T(1);
-      pack_b(Strided<T>{b + pc * brs + jc * bcs, brs, bcs}, kc, nc, bpack);
-      for (std::size_t ic = 0; ic < m; ic += B::MC) {
-        const std::size_t mc = std::min(B::MC, m - ic);
-        const T* a_block = a + ic * ars + pc * acs;
-        if (pack_a_blocks) pack_a(Strided<T>{a_block, ars, acs}, mc, kc, apack);
-        for (std::size_t jr = 0; jr < nc; jr += B::NR) {
-          const std::size_t nr = std::min(B::NR, nc - jr);
-          const T* bp = bpack + jr * kc;
-          for (std::size_t ir = 0; ir < mc; ir += B::MR) {
-            const std::size_t mr = std::min(B::MR, mc - ir);
-            T* c_tile = c + (ic + ir) * ldc + jc + jr;
-            if (pack_a_blocks)
-              tile<T, true>(kc, apack + ir * kc, 1, B::MR, bp, alpha, beta_pc, c_tile, ldc, mr, nr);
-            else
-              tile<T, false>(kc, a_block + ir * ars, ars, acs, bp, alpha, beta_pc, c_tile, ldc, mr, nr);
-          }
-        }
-      }
-    }
-  }
+  // C no wider than one vector: one-vector panels (the workspace for them is no larger).
+  if (B::NV > 1 && n <= B::W)
+    blocked<T, 1>(m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, work);
+  else
+    blocked<T, B::NV>(m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, work);
   return Status::success();
 }
 

@@ -242,6 +242,32 @@ template <class T>
 Status softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size_t ldy) noexcept {
   LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy, "softmax_rows: x or y"));
   using V = simd::Vec<T>;
+  constexpr size_t W = V::size;
+  if (cols <= W) {
+    // Rows of at most one vector (attention's scores over a few tokens): one pass per row through a
+    // padded vector, with the same arithmetic as max(), map(), sum() and scale() below (so the same
+    // bits), without their calls and checks, which cost more than the row itself.
+    const T lowest = -std::numeric_limits<T>::infinity();
+    for (size_t r = 0; r < rows; ++r) {
+      T in[W] = {}, out[W];
+      T m = lowest;
+      for (size_t j = 0; j < cols; ++j) {
+        in[j] = x[r * ldx + j];
+        m = in[j] > m ? in[j] : m;
+      }
+      if (m == lowest) {  // all -inf, or all NaN (as max())
+        bool any_number = false;
+        for (size_t j = 0; j < cols && !any_number; ++j) any_number = !std::isnan(in[j]);
+        if (!any_number) m = std::numeric_limits<T>::quiet_NaN();
+      }
+      simd::exp(V::load_unaligned(in) - V(m)).store_unaligned(out);
+      T s = T(0);
+      for (size_t j = 0; j < cols; ++j) s += out[j];
+      const T inv = T(1) / s;
+      for (size_t j = 0; j < cols; ++j) y[r * ldy + j] = inv * out[j];
+    }
+    return Status::success();
+  }
   for (size_t r = 0; r < rows; ++r) {
     const T* xr = x + r * ldx;
     T* yr = y + r * ldy;
