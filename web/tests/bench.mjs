@@ -29,6 +29,8 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') { console.error(`page: ${m.text()}`); } });
   page.on('pageerror', (e) => { console.error(`page error: ${e.message}`); failed = true; });
   page.on('requestfailed', (r) => { console.error(`request failed: ${r.url()}`); failed = true; });
+  // Offline: anything not served from dist/ is refused (and fails the run through requestfailed).
+  await page.route('**/*', (route) => (route.request().url().startsWith(url) ? route.continue() : route.abort()));
   await page.goto(`${url}bench.html`);
   await page.waitForFunction(() => document.body.dataset.state === 'idle', null, { timeout: 60000 });
   const report = await page.evaluate((o) => window.lipflowBench.run({
