@@ -8,7 +8,7 @@
 // Costs a few hundred milliseconds once per module; changes nothing else (the runs are destroyed).
 import { lipflowConfig } from './bench-models.js';
 
-const WARMUP = [['E2', 120], ['E5', 40]];  // steps of each model, batch 8
+const WARMUP = [['E2', 300], ['E5', 60]];  // steps of each model, batch 8
 
 /** Trains and destroys the warm-up runs; returns the milliseconds it took. */
 export function warmUp(lipflow) {
