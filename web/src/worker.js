@@ -22,6 +22,7 @@
 // seen within one slice (about SLICE_MS); a preset's own run (the verdict) is one blocking call that
 // only the page can end, by terminating this worker.
 import { wrapModule } from './lipflow.js';
+import { warmUp } from './warmup.js';
 
 const SLICE_MS = 40;      // target wall time of one slice of training steps
 const POST_EVERY_MS = 100; // live series are posted at most this often (and at the end)
@@ -64,6 +65,7 @@ async function init(build) {
   const url = new URL('lipflow.mjs', base).href;
   const createLipflow = (await import(/* @vite-ignore */ url)).default;
   lipflow = wrapModule(await createLipflow({ locateFile: (file) => new URL(file, base).href }));
+  warmUp(lipflow);  // before 'ready', so that the runs the page times run optimised code
   post({ type: 'ready', presets: lipflow.presets(), version: lipflow.version(), lanes: lipflow.simdLanes(), build });
 }
 

@@ -1,0 +1,22 @@
+// Warms a freshly loaded lipflow module up, so that the first run the page times is not run by the
+// engine's baseline code. Browsers compile WebAssembly twice: a fast baseline compiler first (V8's
+// Liftoff), then the optimising one for functions that have run for a while (dynamic tiering); the
+// baseline's SIMD128 code is about 3x slower than the optimised code on the training step, and a quick
+// preset's whole run (E2: 40 steps) can end before its kernels are optimised. Training a few small
+// batches of both reference models here (an MLP with LayerNorm and a transformer, Adam) runs the hot
+// kernels (GEMM, row-wise kernels, norms, attention, the optimizer) long enough to be optimised.
+// Costs a few hundred milliseconds once per module; changes nothing else (the runs are destroyed).
+import { lipflowConfig } from './bench-models.js';
+
+const WARMUP = [['E2', 300], ['E5', 60]];  // steps of each model, batch 8
+
+/** Trains and destroys the warm-up runs; returns the milliseconds it took. */
+export function warmUp(lipflow) {
+  const t0 = performance.now();
+  for (const [model, steps] of WARMUP) {
+    const config = lipflowConfig(model, steps);
+    const run = lipflow.createRun({ ...config, training: { ...config.training, batch_size: 8 } });
+    try { run.step(steps); } finally { run.destroy(); }
+  }
+  return performance.now() - t0;
+}
