@@ -13,9 +13,11 @@
 #include "lipflow/lab/run.hpp"
 #include "lipflow/nn/sequential.hpp"
 #include "lipflow/optim/checkpoint.hpp"
+#include "support/lab_support.hpp"
 
 using namespace lipflow;
 using namespace lipflow::lab;
+using lipflow_test::create_run;
 
 namespace {
 
@@ -42,10 +44,7 @@ std::unique_ptr<ConfigRun> make_run(const std::string& text) {
   ExperimentConfig c;
   const ConfigError pe = parse_config(text, &c);
   EXPECT_TRUE(pe.ok()) << pe.message();
-  std::unique_ptr<ConfigRun> run;
-  const ConfigError e = ConfigRun::create(c, &run);
-  EXPECT_TRUE(e.ok()) << e.message();
-  return run;
+  return create_run(c);
 }
 
 // Everything a resumed run must carry over, as one vector of floats (parameters, buffers, optimizer

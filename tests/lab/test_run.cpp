@@ -16,12 +16,6 @@ using namespace lipflow_test;
 
 namespace {
 
-std::unique_ptr<ConfigRun> create(const ExperimentConfig& c) {
-  std::unique_ptr<ConfigRun> run;
-  const ConfigError e = ConfigRun::create(c, &run);
-  EXPECT_TRUE(e.ok()) << e.message();
-  return run;
-}
 
 }  // namespace
 
@@ -29,7 +23,7 @@ std::unique_ptr<ConfigRun> create(const ExperimentConfig& c) {
 TEST(ConfigRun, TrainsAConfigFileAndRecordsItsSeries) {
   ExperimentConfig c;
   ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
-  std::unique_ptr<ConfigRun> run = create(c);
+  std::unique_ptr<ConfigRun> run = create_run(c);
   ASSERT_TRUE(run);
   TrainResult r;
   ASSERT_TRUE(run->run(&r).ok()) << r.message;
@@ -66,7 +60,7 @@ TEST(ConfigRun, SlicesAndSeedsAreDeterministic) {
   ExperimentConfig c;
   ASSERT_TRUE(parse_config(read_lab_config("mlp.json"), &c).ok());
   c.training.steps = 120;
-  std::unique_ptr<ConfigRun> a = create(c), b = create(c);
+  std::unique_ptr<ConfigRun> a = create_run(c), b = create_run(c);
   TrainResult ra, rb;
   ASSERT_TRUE(a->train(120, &ra).ok());
   for (int i = 0; i < 12; ++i) ASSERT_TRUE(b->train(10, &rb).ok());
@@ -85,7 +79,7 @@ TEST(ConfigRun, ReferenceModelsLearn) {
   ExperimentConfig mc;
   ASSERT_TRUE(mlp_config(m, &mc).ok());
   EXPECT_EQ(mc.model.layers.size(), 24u);
-  std::unique_ptr<ConfigRun> mlp = create(mc);
+  std::unique_ptr<ConfigRun> mlp = create_run(mc);
   ASSERT_TRUE(mlp);
   TrainResult r;
   ASSERT_TRUE(mlp->run(&r).ok());
@@ -100,7 +94,7 @@ TEST(ConfigRun, ReferenceModelsLearn) {
   t.lr = 3e-3;
   ExperimentConfig tc;
   ASSERT_TRUE(transformer_config(t, &tc).ok());
-  std::unique_ptr<ConfigRun> tr = create(tc);
+  std::unique_ptr<ConfigRun> tr = create_run(tc);
   ASSERT_TRUE(tr);
   ASSERT_TRUE(tr->run(&r).ok());
   EXPECT_EQ(r.reason, StopReason::completed) << r.message;
@@ -166,7 +160,7 @@ TEST(ConfigRun, TransformerLearnsReverseSortAndModularAddition) {
     t.seed = 1;
     ExperimentConfig c;
     ASSERT_TRUE(transformer_config(t, &c).ok());
-    std::unique_ptr<ConfigRun> run = create(c);
+    std::unique_ptr<ConfigRun> run = create_run(c);
     ASSERT_TRUE(run);
     TrainResult r;
     ASSERT_TRUE(run->run(&r).ok());
@@ -184,7 +178,7 @@ TEST(ConfigRun, UpdateRatioSeriesFromTheLaterRecords) {
   c.training.steps = 30;
   c.training.monitor.every = 10;
   c.training.monitor.estimators = {"update_ratios"};
-  std::unique_ptr<ConfigRun> run = create(c);
+  std::unique_ptr<ConfigRun> run = create_run(c);
   ASSERT_TRUE(run);
   TrainResult r;
   ASSERT_TRUE(run->run(&r).ok()) << r.message;

@@ -21,12 +21,6 @@ using namespace lipflow_test;
 
 namespace {
 
-std::unique_ptr<ConfigRun> create(const ExperimentConfig& c) {
-  std::unique_ptr<ConfigRun> run;
-  const ConfigError e = ConfigRun::create(c, &run);
-  EXPECT_TRUE(e.ok()) << e.message();
-  return run;
-}
 
 // mlp.json with the lower bound and the upper bound monitored every `every` steps.
 ExperimentConfig mlp_config(std::size_t steps, std::size_t every) {
@@ -66,7 +60,7 @@ double exact_jacobian_norm(ConfigRun& run, const float* x) {
 // to lipschitz_global.
 TEST(RunAnalysis, LowerBoundSitsBelowTheUpperBoundAndAboveTheSampledNorms) {
   ExperimentConfig c = mlp_config(61, 10);
-  std::unique_ptr<ConfigRun> run = create(c);
+  std::unique_ptr<ConfigRun> run = create_run(c);
   ASSERT_TRUE(run);
   std::size_t checked = 0;
   for (std::size_t done = 0; done < 61;) {
@@ -113,7 +107,7 @@ TEST(RunAnalysis, LowerBoundSitsBelowTheUpperBoundAndAboveTheSampledNorms) {
 TEST(RunAnalysis, LowerBoundLeavesTrainingUnchanged) {
   ExperimentConfig with = mlp_config(40, 5), without = with;
   without.training.monitor.estimators = {"lipschitz"};
-  std::unique_ptr<ConfigRun> a = create(with), b = create(without);
+  std::unique_ptr<ConfigRun> a = create_run(with), b = create_run(without);
   TrainResult ra, rb;
   ASSERT_TRUE(a->train(40, &ra).ok());
   ASSERT_TRUE(b->train(40, &rb).ok());
@@ -146,7 +140,7 @@ TEST(RunAnalysis, LayerSpectrumMatchesFiniteDifferences) {
   ExperimentConfig c;
   ASSERT_TRUE(parse_config(read_lab_config("residual_mlp.json"), &c).ok());
   c.training.steps = 20;
-  std::unique_ptr<ConfigRun> run = create(c);
+  std::unique_ptr<ConfigRun> run = create_run(c);
   ASSERT_TRUE(run);
   TrainResult r;
   ASSERT_TRUE(run->train(20, &r).ok());

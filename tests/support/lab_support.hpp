@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "lipflow/lab/experiment.hpp"
+#include "lipflow/lab/run.hpp"
 
 namespace lipflow_test {
 
@@ -96,6 +98,15 @@ inline std::string read_lab_config(const char* name) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// A ConfigRun of c; a failure to create it fails the test with the config error's message (and
+// gives nullptr).
+inline std::unique_ptr<lipflow::lab::ConfigRun> create_run(const lipflow::lab::ExperimentConfig& c) {
+  std::unique_ptr<lipflow::lab::ConfigRun> run;
+  const lipflow::lab::ConfigError e = lipflow::lab::ConfigRun::create(c, &run);
+  EXPECT_TRUE(e.ok()) << e.message();
+  return run;
 }
 
 }  // namespace lipflow_test
