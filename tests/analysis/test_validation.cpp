@@ -45,7 +45,7 @@ TEST(AnalysisValidation, Estimators) {
   Net net;
   ASSERT_TRUE(net.add().ok());
   lipflow_test::Memory mem;
-  ModelJacobian<double> jacobian, unplanned;
+  ModelJacobian<double> jacobian;
   LowerBoundSearch<double> search;
   WeightSpectralNorm<double> weight;
   GradientFlow<double> flow;

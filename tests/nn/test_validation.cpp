@@ -60,7 +60,6 @@ TEST(NnValidation, ModuleOptions) {
   Residual<float> nan_alpha(&inner, ResidualKind::weighted, kNaN);
   Linear<float> fine(4);
   MemoryPlan plan;
-  Shape out;
   expect_cases({
       {"linear out 0", [&] { return plan_alone(no_outputs, Shape::vec(8)); }, Code::invalid_argument, {"linear: out features = 0"}},
       {"linear max_batch 0", [&] { return plan_alone(fine, Shape::vec(8), 0); }, Code::invalid_argument, {"linear.plan: max_batch = 0"}},
