@@ -168,7 +168,7 @@ TYPED_TEST(VectorTest, ErrorPathsWriteNothing) {
 TYPED_TEST(VectorTest, RowwiseSoftmaxLogSoftmaxMeanVar) {
   using T = TypeParam;
   Rng rng(8u);
-  for (std::size_t cols : {std::size_t(1), std::size_t(3), std::size_t(10), std::size_t(33), std::size_t(256)}) {
+  for (std::size_t cols : {1, 3, 10, 12, 16, 17, 33, 256}) {  // one-vector rows (masked) and longer ones
     const std::size_t rows = 5, ld = cols + 2;
     std::vector<T> x = lipflow_test::random_vector<T>(rng, rows * ld + 1, T(-30), T(30));
     std::vector<T> y(rows * ld + 1, T(0)), ls(rows * ld + 1, T(0)), mean(rows), var(rows);
@@ -193,6 +193,7 @@ TYPED_TEST(VectorTest, RowwiseSoftmaxLogSoftmaxMeanVar) {
       }
       EXPECT_NEAR(mean[r], mu, 8 * u * 30 * double(cols));
       EXPECT_NEAR(var[r], v, 16 * u * 900 * double(cols));
+      for (std::size_t j = cols; j < ld && r + 1 < rows; ++j) ASSERT_EQ(y[1 + r * ld + j], T(0));  // padding
     }
     // In place gives the same bits as out of place.
     std::vector<T> inplace(x);
@@ -218,4 +219,82 @@ TYPED_TEST(VectorTest, SoftmaxIsStableForHugeLogits) {
   EXPECT_EQ(y[2], T(0));
   EXPECT_NEAR(ls[0], -std::log1p(e), 1e-5);
   EXPECT_NEAR(ls[2], -2000 - std::log1p(e), 1e-2);
+}
+
+// Reference: out_r = scale p_r .* (g_r - <p_r, g_r>) in double.
+TYPED_TEST(VectorTest, SoftmaxRowsVjpAgainstDoubleReference) {
+  using T = TypeParam;
+  Rng rng(12u);
+  const double u = lipflow_test::unit_roundoff<T>();
+  for (std::size_t cols : {1, 3, 12, 16, 17, 33, 100}) {
+    const std::size_t rows = 4, ld = cols + 3;
+    const T sentinel = T(-7);
+    std::vector<T> x = lipflow_test::random_vector<T>(rng, rows * ld, T(-3), T(3)), p(rows * ld, sentinel);
+    ASSERT_TRUE(kernels::softmax_rows<T>(rows, cols, x.data(), ld, p.data(), ld).ok());
+    const std::vector<T> g = lipflow_test::random_vector<T>(rng, rows * ld, T(-2), T(2));
+    std::vector<T> out(rows * ld, sentinel), inplace(g);
+    ASSERT_TRUE(kernels::softmax_rows_vjp<T>(rows, cols, p.data(), ld, g.data(), ld, T(0.5), out.data(), ld).ok());
+    ASSERT_TRUE(kernels::softmax_rows_vjp<T>(rows, cols, p.data(), ld, inplace.data(), ld, T(0.5), inplace.data(), ld).ok());
+    for (std::size_t r = 0; r < rows; ++r) {
+      double c = 0, mag = 0;
+      for (std::size_t j = 0; j < cols; ++j) {
+        c += double(p[r * ld + j]) * double(g[r * ld + j]);
+        mag += std::fabs(double(p[r * ld + j]) * double(g[r * ld + j]));
+      }
+      for (std::size_t j = 0; j < cols; ++j) {
+        const double pj = p[r * ld + j], want = 0.5 * pj * (double(g[r * ld + j]) - c);
+        ASSERT_NEAR(out[r * ld + j], want, 8 * u * pj * (std::fabs(double(g[r * ld + j])) + double(cols) * mag) + 1e-300)
+            << "cols " << cols << " row " << r << " col " << j;
+        ASSERT_EQ(inplace[r * ld + j], out[r * ld + j]);  // in place: the same bits
+      }
+      for (std::size_t j = cols; j < ld; ++j) ASSERT_EQ(out[r * ld + j], sentinel);  // nothing else written
+    }
+  }
+  std::vector<T> a(6, T(1)), b(6);
+  EXPECT_EQ(kernels::softmax_rows_vjp<T>(2, 3, a.data(), 2, a.data(), 3, T(1), b.data(), 3).code(), Code::invalid_argument);
+  EXPECT_EQ(kernels::softmax_rows_vjp<T>(2, 3, a.data(), 3, nullptr, 3, T(1), b.data(), 3).code(), Code::null_pointer);
+  EXPECT_EQ(kernels::softmax_rows_vjp<T>(2, 3, a.data(), 3, a.data(), 3, T(1), b.data(), 2).code(), Code::invalid_argument);
+  EXPECT_TRUE(kernels::softmax_rows_vjp<T>(0, 3, nullptr, 3, nullptr, 3, T(1), nullptr, 3).ok());
+}
+
+// broadcast_row copies exactly; add_column_sums gives the bits of one axpy per row (the loop it replaces)
+// and matches a double reference; neither writes outside its rows.
+TYPED_TEST(VectorTest, BroadcastRowAndColumnSums) {
+  using T = TypeParam;
+  Rng rng(13u);
+  const double u = lipflow_test::unit_roundoff<T>();
+  for (std::size_t cols : {1, 3, 10, 16, 17, 32, 64, 65, 100}) {
+    for (std::size_t rows : {1, 5, 384}) {
+      const std::size_t ld = cols + 2;
+      const T sentinel = T(-7);
+      const std::vector<T> v = lipflow_test::random_vector<T>(rng, cols);
+      std::vector<T> y(rows * ld, sentinel);
+      ASSERT_TRUE(kernels::broadcast_row<T>(rows, cols, v.data(), y.data(), ld).ok());
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < ld; ++j) ASSERT_EQ(y[r * ld + j], j < cols ? v[j] : sentinel);
+
+      const std::vector<T> x = lipflow_test::random_vector<T>(rng, rows * ld);
+      std::vector<T> sums(v), by_rows(v);
+      sums.push_back(sentinel);
+      ASSERT_TRUE(kernels::add_column_sums<T>(rows, cols, x.data(), ld, sums.data()).ok());
+      for (std::size_t r = 0; r < rows; ++r)
+        ASSERT_TRUE(kernels::axpy<T>(cols, T(1), x.data() + r * ld, 1, by_rows.data(), 1).ok());
+      for (std::size_t j = 0; j < cols; ++j) {
+        ASSERT_EQ(sums[j], by_rows[j]) << "rows " << rows << " cols " << cols << " col " << j;
+        double want = v[j], mag = std::fabs(double(v[j]));
+        for (std::size_t r = 0; r < rows; ++r) {
+          want += x[r * ld + j];
+          mag += std::fabs(double(x[r * ld + j]));
+        }
+        ASSERT_NEAR(sums[j], want, double(rows + 1) * u * mag);
+      }
+      ASSERT_EQ(sums[cols], sentinel);
+    }
+  }
+  std::vector<T> a(6, T(1)), b(3);
+  EXPECT_EQ(kernels::broadcast_row<T>(2, 3, nullptr, b.data(), 3).code(), Code::null_pointer);
+  EXPECT_EQ(kernels::broadcast_row<T>(2, 3, a.data(), a.data(), 2).code(), Code::invalid_argument);
+  EXPECT_EQ(kernels::add_column_sums<T>(2, 3, a.data(), 2, b.data()).code(), Code::invalid_argument);
+  EXPECT_EQ(kernels::add_column_sums<T>(2, 3, a.data(), 3, nullptr).code(), Code::null_pointer);
+  EXPECT_TRUE(kernels::add_column_sums<T>(0, 3, nullptr, 3, nullptr).ok());
 }

@@ -15,7 +15,7 @@
 // when C has at most W columns, B panels and the tile are one vector wide (NV = 1), so no FMA is
 // spent on a second, all-padding vector; and when op(B) is exactly one panel wide with contiguous
 // rows it is read in place, not packed. B panels are zero-padded; a partial tile is computed in full
-// and only its valid part is written to C.
+// and only its valid part is written to C (masked stores with AVX-512).
 #include <algorithm>
 
 #include "lipflow/core/kernels.hpp"
@@ -169,14 +169,17 @@ void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, co
     }
     return;
   }
-  alignas(64) T tile[MR * NR];
-  for (std::size_t i = 0; i < MR; ++i)
-    for (std::size_t v = 0; v < NV; ++v) acc[i][v].store_unaligned(tile + i * NR + v * W);
-  for (std::size_t i = 0; i < mr; ++i)
-    for (std::size_t j = 0; j < nr; ++j) {  // edge tiles only: scalar is fine
-      T& cij = c[i * ldc + j];
-      cij = beta != T(0) ? alpha * tile[i * NR + j] + beta * cij : alpha * tile[i * NR + j];
+  // Edge tiles: the same arithmetic on the valid rows, and on the valid lanes of each vector of them
+  // (attention's 12 x 12 products are all edge).
+  for (std::size_t i = 0; i < mr; ++i) {
+    T* ci = c + i * ldc;
+    for (std::size_t v = 0; v < NV && v * W < nr; ++v) {
+      const std::size_t w = std::min(W, nr - v * W);
+      V r = acc[i][v] * va;
+      if (beta != T(0)) r = simd::fma(vb, simd::load_head(ci + v * W, w), r);
+      simd::store_head(r, ci + v * W, w);
     }
+  }
 }
 
 // One tile: the full MR-row kernel, or for the last rows of C the smallest of the MR/3, 2MR/3 row

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports the deliberately undefined register of its own AVX-512 intrinsics
@@ -80,6 +81,64 @@ template <class T> inline T reduce_add(const Vec<T>& a) { return xsimd::hadd(a);
 
 #endif
 
+// The first n lanes (0 < n <= W) of a vector and the edge of an array. With AVX-512 these are masked
+// loads and stores (one instruction; nothing outside [p, p + n) is touched); elsewhere they go through
+// a small buffer. Either way the lanes hold the same values, so results do not depend on the path.
+#if !LIPFLOW_SCALAR && defined(__AVX512F__)
+#define LIPFLOW_SIMD_MASKED 1
+#else
+#define LIPFLOW_SIMD_MASKED 0
+#endif
+
+// A vector of p[0..n) in lanes [0, n) and `fill` in the others; reads nothing past p[n - 1].
+template <class T>
+inline Vec<T> load_head(const T* p, std::size_t n, T fill = T(0)) {
+#if LIPFLOW_SIMD_MASKED
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same<T, float>::value)
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << n) - 1u), p);
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same<T, double>::value)
+    return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<__mmask8>((1u << n) - 1u), p);
+#endif
+  constexpr std::size_t W = Vec<T>::size;
+  T buf[W];
+  for (std::size_t j = 0; j < W; ++j) buf[j] = j < n ? p[j] : fill;
+  return Vec<T>::load_unaligned(buf);
+}
+
+// Stores lanes [0, n) of v to p[0..n); writes nothing else.
+template <class T>
+inline void store_head(const Vec<T>& v, T* p, std::size_t n) {
+#if LIPFLOW_SIMD_MASKED
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same<T, float>::value) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+    return;
+  }
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same<T, double>::value) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v);
+    return;
+  }
+#endif
+  constexpr std::size_t W = Vec<T>::size;
+  T buf[W];
+  v.store_unaligned(buf);
+  for (std::size_t j = 0; j < n; ++j) p[j] = buf[j];
+}
+
+// The largest lane (NaN lanes: unspecified which lane wins).
+template <class T>
+inline T reduce_max(const Vec<T>& v) {
+#if LIPFLOW_SIMD_MASKED
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same<T, float>::value) return _mm512_reduce_max_ps(v);
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same<T, double>::value) return _mm512_reduce_max_pd(v);
+#endif
+  constexpr std::size_t W = Vec<T>::size;
+  T buf[W];
+  v.store_unaligned(buf);
+  T m = buf[0];
+  for (std::size_t j = 1; j < W; ++j) m = buf[j] > m ? buf[j] : m;
+  return m;
+}
+
 // Vector registers of the target: the GEMM micro-kernel's shape follows it.
 #if LIPFLOW_SCALAR
 inline constexpr int kVectorRegisters = 16;  // Cortex-M4 FPv4: 32 single-precision registers
@@ -97,12 +156,7 @@ inline void map(std::size_t n, const T* x, T* y, F f) {
   constexpr std::size_t W = Vec<T>::size;
   std::size_t i = 0;
   for (; i + W <= n; i += W) f(Vec<T>::load_unaligned(x + i)).store_unaligned(y + i);
-  if (i < n) {
-    T in[W] = {}, out[W];
-    for (std::size_t j = 0; i + j < n; ++j) in[j] = x[i + j];
-    f(Vec<T>::load_unaligned(in)).store_unaligned(out);
-    for (std::size_t j = 0; i + j < n; ++j) y[i + j] = out[j];
-  }
+  if (i < n) store_head(f(load_head(x + i, n - i)), y + i, n - i);
 }
 
 // z[i] = f(x[i], y[i]), as map() for two inputs. z may alias x or y.
@@ -112,15 +166,7 @@ inline void map2(std::size_t n, const T* x, const T* y, T* z, F f) {
   std::size_t i = 0;
   for (; i + W <= n; i += W)
     f(Vec<T>::load_unaligned(x + i), Vec<T>::load_unaligned(y + i)).store_unaligned(z + i);
-  if (i < n) {
-    T a[W] = {}, b[W] = {}, out[W];
-    for (std::size_t j = 0; i + j < n; ++j) {
-      a[j] = x[i + j];
-      b[j] = y[i + j];
-    }
-    f(Vec<T>::load_unaligned(a), Vec<T>::load_unaligned(b)).store_unaligned(out);
-    for (std::size_t j = 0; i + j < n; ++j) z[i + j] = out[j];
-  }
+  if (i < n) store_head(f(load_head(x + i, n - i), load_head(y + i, n - i)), z + i, n - i);
 }
 
 // Returns sum_i f(x[i]) (f: Vec -> Vec) with four vector accumulators; the tail runs through a
@@ -139,9 +185,8 @@ inline T reduce(std::size_t n, const T* x, F f) {
   for (; i + W <= n; i += W) a0 = a0 + f(Vec<T>::load_unaligned(x + i));
   T s = reduce_add((a0 + a1) + (a2 + a3));
   if (i < n) {
-    T in[W] = {}, out[W];
-    for (std::size_t j = 0; i + j < n; ++j) in[j] = x[i + j];
-    f(Vec<T>::load_unaligned(in)).store_unaligned(out);
+    T out[W];
+    f(load_head(x + i, n - i)).store_unaligned(out);
     for (std::size_t j = 0; i + j < n; ++j) s += out[j];
   }
   return s;
@@ -163,16 +208,10 @@ inline void update_arrays(std::size_t n, T* const (&arrays)[K], unsigned written
       if (written & (1u << k)) v[k].store_unaligned(arrays[k] + i);
   }
   if (i < n) {
-    T buf[K][W];
-    for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t j = 0; j < W; ++j) buf[k][j] = i + j < n ? arrays[k][i + j] : T(0);
-    for (std::size_t k = 0; k < K; ++k) v[k] = Vec<T>::load_unaligned(buf[k]);
+    for (std::size_t k = 0; k < K; ++k) v[k] = load_head(arrays[k] + i, n - i);
     f(v);
     for (std::size_t k = 0; k < K; ++k)
-      if (written & (1u << k)) {
-        v[k].store_unaligned(buf[k]);
-        for (std::size_t j = 0; i + j < n; ++j) arrays[k][i + j] = buf[k][j];
-      }
+      if (written & (1u << k)) store_head(v[k], arrays[k] + i, n - i);
   }
 }
 

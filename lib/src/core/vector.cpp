@@ -238,34 +238,52 @@ Status check_rows(size_t rows, size_t cols, const void* x, size_t ldx, const voi
 }
 }  // namespace
 
+namespace {
+// softmax_rows() for R rows of cols <= W entries (attention's scores over a few tokens): one vector per
+// row with the padding lanes -inf (exp gives 0 there), R rows at once so that their dependency chains
+// (max, exp, sum) overlap, and no calls or checks, which cost more than a row. The same arithmetic as
+// softmax_rows()' general path (the same bits): max, exp(x - max), the sum in order, times 1 / sum.
+template <class T, size_t R>
+void softmax_short_rows(size_t cols, const T* x, size_t ldx, T* y, size_t ldy) {
+  using V = simd::Vec<T>;
+  constexpr size_t W = V::size;
+  const T lowest = -std::numeric_limits<T>::infinity();
+  V e[R];
+  for (size_t k = 0; k < R; ++k) {
+    const T* xr = x + k * ldx;
+    const V v = simd::load_head(xr, cols, lowest);
+    T m = simd::reduce_max(v);
+    if (!(m > lowest)) {  // all -inf, or NaN inside: as max() (NaN skipped unless all NaN)
+      m = lowest;
+      bool any_number = false;
+      for (size_t j = 0; j < cols; ++j) {
+        any_number = any_number || !std::isnan(xr[j]);
+        m = xr[j] > m ? xr[j] : m;
+      }
+      if (!any_number) m = std::numeric_limits<T>::quiet_NaN();
+    }
+    e[k] = simd::exp(v - V(m));
+  }
+  T out[R][W], s[R];
+  for (size_t k = 0; k < R; ++k) {
+    e[k].store_unaligned(out[k]);
+    s[k] = T(0);
+  }
+  for (size_t j = 0; j < cols; ++j)
+    for (size_t k = 0; k < R; ++k) s[k] += out[k][j];
+  for (size_t k = 0; k < R; ++k) simd::store_head(e[k] * V(T(1) / s[k]), y + k * ldy, cols);
+}
+}  // namespace
+
 template <class T>
 Status softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size_t ldy) noexcept {
   LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy, "softmax_rows: x or y"));
   using V = simd::Vec<T>;
   constexpr size_t W = V::size;
   if (cols <= W) {
-    // Rows of at most one vector (attention's scores over a few tokens): one pass per row through a
-    // padded vector, with the same arithmetic as max(), map(), sum() and scale() below (so the same
-    // bits), without their calls and checks, which cost more than the row itself.
-    const T lowest = -std::numeric_limits<T>::infinity();
-    for (size_t r = 0; r < rows; ++r) {
-      T in[W] = {}, out[W];
-      T m = lowest;
-      for (size_t j = 0; j < cols; ++j) {
-        in[j] = x[r * ldx + j];
-        m = in[j] > m ? in[j] : m;
-      }
-      if (m == lowest) {  // all -inf, or all NaN (as max())
-        bool any_number = false;
-        for (size_t j = 0; j < cols && !any_number; ++j) any_number = !std::isnan(in[j]);
-        if (!any_number) m = std::numeric_limits<T>::quiet_NaN();
-      }
-      simd::exp(V::load_unaligned(in) - V(m)).store_unaligned(out);
-      T s = T(0);
-      for (size_t j = 0; j < cols; ++j) s += out[j];
-      const T inv = T(1) / s;
-      for (size_t j = 0; j < cols; ++j) y[r * ldy + j] = inv * out[j];
-    }
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) softmax_short_rows<T, 4>(cols, x + r * ldx, ldx, y + r * ldy, ldy);
+    for (; r < rows; ++r) softmax_short_rows<T, 1>(cols, x + r * ldx, ldx, y + r * ldy, ldy);
     return Status::success();
   }
   for (size_t r = 0; r < rows; ++r) {
@@ -322,6 +340,65 @@ Status mean_var_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* mean, 
   return Status::success();
 }
 
+template <class T>
+Status softmax_rows_vjp(size_t rows, size_t cols, const T* p, size_t ldp, const T* g, size_t ldg, T scale, T* out,
+                        size_t ldo) noexcept {
+  LIPFLOW_TRY(check_rows(rows, cols, p, ldp, g, ldg, "softmax_rows_vjp: p or g"));
+  LIPFLOW_TRY(check_rows(rows, cols, p, ldp, out, ldo, "softmax_rows_vjp: p or out"));
+  using V = simd::Vec<T>;
+  const V vs(scale);
+  for (size_t r = 0; r < rows; ++r) {  // rows of less than a vector (attention's) take map2's masked tail
+    const T* pr = p + r * ldp;
+    const T* gr = g + r * ldg;
+    T c = T(0);
+    (void)dot(cols, pr, 1, gr, 1, &c);
+    const V vc(c);
+    simd::map2(cols, pr, gr, out + r * ldo, [vs, vc](V pv, V gv) { return vs * (pv * (gv - vc)); });
+  }
+  return Status::success();
+}
+
+template <class T>
+Status broadcast_row(size_t rows, size_t cols, const T* v, T* y, size_t ldy) noexcept {
+  LIPFLOW_TRY(check_rows(rows, cols, v, cols, y, ldy, "broadcast_row: v or y"));
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t j = 0; j < cols; ++j) y[r * ldy + j] = v[j];  // compilers vectorize this copy
+  return Status::success();
+}
+
+template <class T>
+Status add_column_sums(size_t rows, size_t cols, const T* x, size_t ldx, T* y) noexcept {
+  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, cols, "add_column_sums: x or y"));
+  if (rows == 0) return Status::success();  // nothing to add (y may be null)
+  using V = simd::Vec<T>;
+  constexpr size_t W = V::size;
+  // Blocks of up to four vectors of columns, each summed down all rows in registers: y + x_0 + x_1 + ...
+  // in row order, as a row-by-row axpy would (the same bits, without a call per row).
+  size_t j = 0;
+  for (; j + 4 * W <= cols; j += 4 * W) {
+    V a0 = V::load_unaligned(y + j), a1 = V::load_unaligned(y + j + W);
+    V a2 = V::load_unaligned(y + j + 2 * W), a3 = V::load_unaligned(y + j + 3 * W);
+    for (size_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * ldx + j;
+      a0 = a0 + V::load_unaligned(xr);
+      a1 = a1 + V::load_unaligned(xr + W);
+      a2 = a2 + V::load_unaligned(xr + 2 * W);
+      a3 = a3 + V::load_unaligned(xr + 3 * W);
+    }
+    a0.store_unaligned(y + j);
+    a1.store_unaligned(y + j + W);
+    a2.store_unaligned(y + j + 2 * W);
+    a3.store_unaligned(y + j + 3 * W);
+  }
+  for (; j < cols; j += W) {  // one vector at a time, the last one partial
+    const size_t w = cols - j < W ? cols - j : W;
+    V a = simd::load_head(y + j, w);
+    for (size_t r = 0; r < rows; ++r) a = a + simd::load_head(x + r * ldx + j, w);
+    simd::store_head(a, y + j, w);
+  }
+  return Status::success();
+}
+
 #define LIPFLOW_INSTANTIATE_VECTOR(T)                                                              \
   template Status axpy<T>(size_t, T, const T*, ptrdiff_t, T*, ptrdiff_t) noexcept;                 \
   template Status scale<T>(size_t, T, T*, ptrdiff_t) noexcept;                                     \
@@ -334,7 +411,10 @@ Status mean_var_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* mean, 
   template Status norm<T>(Norm, size_t, const T*, ptrdiff_t, T*) noexcept;                         \
   template Status softmax_rows<T>(size_t, size_t, const T*, size_t, T*, size_t) noexcept;          \
   template Status log_softmax_rows<T>(size_t, size_t, const T*, size_t, T*, size_t) noexcept;      \
-  template Status mean_var_rows<T>(size_t, size_t, const T*, size_t, T*, T*) noexcept;
+  template Status mean_var_rows<T>(size_t, size_t, const T*, size_t, T*, T*) noexcept;                 \
+  template Status softmax_rows_vjp<T>(size_t, size_t, const T*, size_t, const T*, size_t, T, T*, size_t) noexcept; \
+  template Status broadcast_row<T>(size_t, size_t, const T*, T*, size_t) noexcept;                     \
+  template Status add_column_sums<T>(size_t, size_t, const T*, size_t, T*) noexcept;
 LIPFLOW_INSTANTIATE_VECTOR(float)
 LIPFLOW_INSTANTIATE_VECTOR(double)
 #undef LIPFLOW_INSTANTIATE_VECTOR

@@ -98,16 +98,13 @@ Status Softmax<T>::apply(const T* g, std::size_t batch, T* out, bool transpose) 
   if (batch != last_batch_) return Status(Code::invalid_argument, "softmax: batch differs from the last forward",
                                           (long long)batch, (long long)last_batch_);
   const std::size_t rows = batch * rows_;
-  const T inv_t = static_cast<T>(1.0 / temperature_);
+  if (!log_)  // symmetric: (diag(p) - p p^T) / T either way
+    return kernels::softmax_rows_vjp<T>(rows, n_, p_.data, n_, g, n_, static_cast<T>(1.0 / temperature_), out, n_);
   for (std::size_t r = 0; r < rows; ++r) {
     const T* p = p_.data + r * n_;
     const T* gr = g + r * n_;
     T* o = out + r * n_;
-    if (!log_) {  // symmetric: (diag(p) - p p^T) / T either way
-      T s = T(0);
-      LIPFLOW_TRY(kernels::dot<T>(n_, gr, 1, p, 1, &s));
-      for (std::size_t i = 0; i < n_; ++i) o[i] = p[i] * (gr[i] - s) * inv_t;
-    } else if (transpose) {  // (I - 1 p^T)^T g = g - p sum(g)
+    if (transpose) {  // (I - 1 p^T)^T g = g - p sum(g)
       T s = T(0);
       LIPFLOW_TRY(kernels::sum<T>(n_, gr, 1, &s));
       for (std::size_t i = 0; i < n_; ++i) o[i] = gr[i] - p[i] * s;

@@ -174,7 +174,7 @@ template <class T>
 Status SelfAttention<T>::project(const T* x, std::size_t rows, const T* w, const T* b, T* y) noexcept {
   T beta = T(0);
   if (b != nullptr) {
-    for (std::size_t i = 0; i < rows; ++i) LIPFLOW_TRY(kernels::copy<T>(d_, b, 1, y + i * d_, 1));
+    LIPFLOW_TRY(kernels::broadcast_row<T>(rows, d_, b, y, d_));
     beta = T(1);
   }
   return kernels::gemm<T>(Trans::no, Trans::yes, rows, d_, d_, T(1), x, d_, w, d_, beta, y, d_,
@@ -229,12 +229,9 @@ Status SelfAttention<T>::softmax_heads(T* p) noexcept {
   // first i + 1 entries (the keys j <= i) and its masked entries are exactly 0: the same as logits
   // of -inf, without relying on exp(-inf).
   const std::size_t blocks = last_batch_ * options_.heads, n = n_;
+  if (!options_.causal) return kernels::softmax_rows<T>(blocks * n, n, p, n, p, n);  // the blocks are contiguous
   for (std::size_t blk = 0; blk < blocks; ++blk) {
     T* s = p + blk * n * n;
-    if (!options_.causal) {
-      LIPFLOW_TRY(kernels::softmax_rows<T>(n, n, s, n, s, n));
-      continue;
-    }
     for (std::size_t i = 0; i < n; ++i) {
       LIPFLOW_TRY(kernels::softmax_rows<T>(1, i + 1, s + i * n, n, s + i * n, n));
       LIPFLOW_TRY(kernels::fill<T>(n - i - 1, T(0), s + i * n + i + 1, 1));
@@ -255,7 +252,7 @@ Status SelfAttention<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   if (kim()) {  // V_t = Q_t M_t (+ b_V)
     T beta = T(0);
     if (b) {
-      for (std::size_t i = 0; i < rows; ++i) LIPFLOW_TRY(kernels::copy<T>(d, b_v_.value.data, 1, v_.data + i * d, 1));
+      LIPFLOW_TRY(kernels::broadcast_row<T>(rows, d, b_v_.value.data, v_.data, d));
       beta = T(1);
     }
     for (std::size_t t = 0; t < h; ++t) {
@@ -324,8 +321,7 @@ Status SelfAttention<T>::backward(const T* x, const T* /*y*/, const T* dy, std::
   // Output projection: dO = dY W_O, dW_O += dY^T O, db_O += column sums of dY.
   LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, rows, d, d, T(1), dy, d, w_o_.value.data, d, T(0), d_o, d, gw, gs));
   LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), dy, d, o_.data, d, T(1), w_o_.grad.data, d, gw, gs));
-  if (options_.bias)
-    for (std::size_t i = 0; i < rows; ++i) LIPFLOW_TRY(kernels::axpy<T>(d, T(1), dy + i * d, 1, b_o_.grad.data, 1));
+  if (options_.bias) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, b_o_.grad.data));
 
   for (std::size_t s = 0; s < batch; ++s)
     for (std::size_t t = 0; t < h; ++t) {
@@ -335,12 +331,13 @@ Status SelfAttention<T>::backward(const T* x, const T* /*y*/, const T* dy, std::
       LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::yes, n, n, dk, T(1), d_o + off, d, v_.data + off, d, T(0), d_s, n, gw, gs));
       LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, n, dk, n, T(1), pt, n, d_o + off, d, T(0), d_v + off, d, gw, gs));
       // Softmax vjp per row: dS_i = (diag(p_i) - p_i p_i^T) dP_i; masked entries stay 0.
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t len = options_.causal ? i + 1 : n;
-        T c = T(0);
-        LIPFLOW_TRY(kernels::dot<T>(len, pt + i * n, 1, d_s + i * n, 1, &c));
-        for (std::size_t j = 0; j < len; ++j) d_s[i * n + j] = pt[i * n + j] * (d_s[i * n + j] - c);
-        for (std::size_t j = len; j < n; ++j) d_s[i * n + j] = T(0);
+      if (!options_.causal) {
+        LIPFLOW_TRY(kernels::softmax_rows_vjp<T>(n, n, pt, n, d_s, n, T(1), d_s, n));
+      } else {
+        for (std::size_t i = 0; i < n; ++i) {
+          LIPFLOW_TRY(kernels::softmax_rows_vjp<T>(1, i + 1, pt + i * n, n, d_s + i * n, n, T(1), d_s + i * n, n));
+          LIPFLOW_TRY(kernels::fill<T>(n - i - 1, T(0), d_s + i * n + i + 1, 1));
+        }
       }
       switch (options_.variant) {
         case AttentionVariant::dot_product:  // S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q
@@ -400,12 +397,11 @@ Status SelfAttention<T>::backward(const T* x, const T* /*y*/, const T* dy, std::
     LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), d_k, d, x, d, T(1), w_k_.grad.data, d, gw, gs));
   if (!kim())
     LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, d, d, rows, T(1), d_v, d, x, d, T(1), w_v_.grad.data, d, gw, gs));
-  if (options_.bias)
-    for (std::size_t i = 0; i < rows; ++i) {
-      if (!tied()) LIPFLOW_TRY(kernels::axpy<T>(d, T(1), d_q + i * d, 1, b_q_.grad.data, 1));
-      if (cosine()) LIPFLOW_TRY(kernels::axpy<T>(d, T(1), d_k + i * d, 1, b_k_.grad.data, 1));
-      LIPFLOW_TRY(kernels::axpy<T>(d, T(1), d_v + i * d, 1, b_v_.grad.data, 1));
-    }
+  if (options_.bias) {
+    if (!tied()) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, d_q, d, b_q_.grad.data));
+    if (cosine()) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, d_k, d, b_k_.grad.data));
+    LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, d_v, d, b_v_.grad.data));
+  }
   if (dx == nullptr) return Status::success();
   LIPFLOW_TRY(kernels::gemm<T>(Trans::no, Trans::no, rows, d, d, T(1), d_q, d, w_q_.value.data, d, T(0), dx, d, gw, gs));
   if (!tied())

@@ -55,7 +55,7 @@ Status Linear<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   const std::size_t r = rows(batch), o = options_.out;
   T beta = T(0);
   if (options_.bias) {  // y = bias rows, then y += x W^T
-    for (std::size_t i = 0; i < r; ++i) LIPFLOW_TRY(kernels::copy<T>(o, b_.value.data, 1, y + i * o, 1));
+    LIPFLOW_TRY(kernels::broadcast_row<T>(r, o, b_.value.data, y, o));
     beta = T(1);
   }
   return kernels::gemm<T>(Trans::no, Trans::yes, r, o, in_f_, T(1), x, in_f_, w_.value.data, in_f_, beta, y, o,
@@ -71,8 +71,7 @@ Status Linear<T>::backward(const T* x, const T* /*y*/, const T* dy, std::size_t 
                                  in_f_, work_.data, work_.size));
   LIPFLOW_TRY(kernels::gemm<T>(Trans::yes, Trans::no, o, in_f_, r, T(1), dy, o, x, in_f_, T(1), w_.grad.data, in_f_,
                                work_.data, work_.size));
-  if (options_.bias)
-    for (std::size_t i = 0; i < r; ++i) LIPFLOW_TRY(kernels::axpy<T>(o, T(1), dy + i * o, 1, b_.grad.data, 1));
+  if (options_.bias) LIPFLOW_TRY(kernels::add_column_sums<T>(r, o, dy, o, b_.grad.data));
   return Status::success();
 }
 

@@ -71,7 +71,7 @@ Status LayerNorm<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   return Status::success();
 }
 
-// Per row: xhat from the cached statistics; dgamma += dy * xhat, dbeta += dy;
+// Per row: xhat from the cached statistics; dgamma += dy * xhat; dbeta += the column sums of dy;
 // dx = rstd (h - mean(h) - xhat mean(xhat h)) with h = gamma * dy.
 template <class T>
 Status LayerNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::size_t batch, T* dx) noexcept {
@@ -91,11 +91,11 @@ Status LayerNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::size
         dg[i] += dyr[i] * xhat[i];
         h[i] = g[i] * dyr[i];
       }
-      LIPFLOW_TRY(kernels::axpy<T>(d, T(1), dyr, 1, beta_.grad.data, 1));
       v = h;
     }
     if (dx != nullptr) LIPFLOW_TRY(project_standardized<T>(d, xhat, v, rstd_.data[r], dx + r * d));
   }
+  if (affine_) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, beta_.grad.data));
   return Status::success();
 }
 
@@ -315,7 +315,7 @@ Status CenterNorm<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   return Status::success();
 }
 
-// Per row: dgamma += dy * D/(D-1) (x - mu), dbeta += dy; dx = D/(D-1) (h - mean(h)), h = gamma * dy.
+// Per row: dgamma += dy * D/(D-1) (x - mu); dbeta += the column sums of dy; dx = D/(D-1) (h - mean(h)), h = gamma * dy.
 // The map is linear in x, so nothing from the forward is needed: the row means are re-read from x.
 template <class T>
 Status CenterNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::size_t batch, T* dx) noexcept {
@@ -335,7 +335,6 @@ Status CenterNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::siz
         gamma_.grad.data[i] += dyr[i] * (scale * (xr[i] - mu));
         h[i] = gamma_.value.data[i] * dyr[i];
       }
-      LIPFLOW_TRY(kernels::axpy<T>(d, T(1), dyr, 1, beta_.grad.data, 1));
       v = h;
     }
     if (dx == nullptr) continue;
@@ -345,6 +344,7 @@ Status CenterNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::siz
     T* dxr = dx + r * d;
     for (std::size_t i = 0; i < d; ++i) dxr[i] = scale * (v[i] - mv);
   }
+  if (affine_) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, beta_.grad.data));
   return Status::success();
 }
 

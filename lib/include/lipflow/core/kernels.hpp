@@ -90,6 +90,21 @@ template <class T>
 Status mean_var_rows(std::size_t rows, std::size_t cols, const T* x, std::size_t ldx, T* mean,
                      T* var) noexcept;
 
+// out_r = scale * p_r .* (g_r - <p_r, g_r>) for each row: softmax's Jacobian diag(p) - p p^T (symmetric,
+// so both its vjp and its jvp) applied to g_r, times scale (1/temperature). out may alias g (equal ld).
+// Cost: 3 cols flops a row.
+template <class T>
+Status softmax_rows_vjp(std::size_t rows, std::size_t cols, const T* p, std::size_t ldp, const T* g,
+                        std::size_t ldg, T scale, T* out, std::size_t ldo) noexcept;
+// y_r = v for each of `rows` rows of `cols` entries (a bias laid under every row before a GEMM with
+// beta = 1). v must not overlap y.
+template <class T>
+Status broadcast_row(std::size_t rows, std::size_t cols, const T* v, T* y, std::size_t ldy) noexcept;
+// y[j] += sum_r x[r * ldx + j] for j < cols: the column sums of x added to y (a bias gradient), in row
+// order (the same bits as one axpy per row). y must not overlap x.
+template <class T>
+Status add_column_sums(std::size_t rows, std::size_t cols, const T* x, std::size_t ldx, T* y) noexcept;
+
 // ---------------------------------------------------------------- activations (contiguous arrays)
 // The element-wise activations of PAPER.md 6.6, with PyTorch's definitions:
 //   leaky_relu(a): x > 0 ? x : a x          elu(alpha): x > 0 ? x : alpha (e^x - 1)
