@@ -15,7 +15,8 @@
 //   - removing a run removes its lines; no console error; no main-thread task over 100 ms; no request
 //     leaves the page's own server; a screenshot in build/web-artifacts/builder.png.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLipflow } from './node-module.mjs';
@@ -147,6 +148,7 @@ for (const [over, field, value] of BAD) {
 // ---- Chromium: the page
 
 const { server, url } = await serve({ dir: join(web, 'dist'), port: 0, quiet: true });
+const scratch = mkdtempSync(join(tmpdir(), 'lipflow-builder-'));
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -226,6 +228,38 @@ try {
   check(lossPoints >= 120, `its loss reached the plot (${lossPoints} points)`);
   check(await waitLines('train', 1), `the finished run joined the comparison (${JSON.stringify(await lines('train'))})`);
 
+  // Its exports, from the page's buttons and from its comparison entry, are named after the run (the
+  // picker still says E1); a comparison entry's name follows its edited label, or is "custom-" and
+  // the model kind when the label has nothing usable.
+  const save = async (selector) => {
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click(selector)]);
+    const file = join(scratch, download.suggestedFilename());
+    await download.saveAs(file);
+    return { name: download.suggestedFilename(), text: readFileSync(file, 'utf8') };
+  };
+  const RUN = 'MLP-2x24-Pre-RMSNorm-rezero-residual-on-moons-AdamW-lr-0.003-seed-3';
+  const csv = await save('#export-csv');
+  const trainRows = csv.text.split('\n').filter((row) => row.startsWith('train_loss,')).length;
+  check(csv.name === `${RUN}.csv` && csv.text.startsWith('series,x_label,y_label,x,y\n') && trainRows === 120,
+    `the CSV export is named after the run shown (${csv.name}; ${trainRows} train_loss rows)`);
+  const json = await save('#export-json');
+  const exported = JSON.parse(json.text);
+  check(json.name === `${RUN}.json` && exported.config?.experiment?.model?.layers?.[0]?.width === 24 &&
+        exported.series.some((s) => s.name === 'train_loss' && s.x.length === 120),
+    `the JSON export is named after the run shown and holds its config and series (${json.name})`);
+  const entry = '#compare-runs tr[data-run="0"]';
+  const entryCsv = await save(`${entry} .export-csv`);
+  check(entryCsv.name === `${RUN}.csv` && entryCsv.text === csv.text, `a comparison entry exports the same CSV under its label (${entryCsv.name})`);
+  const label0 = await page.inputValue(`${entry} .run-label`);
+  const relabel = async (text) => { await page.fill(`${entry} .run-label`, text); await page.dispatchEvent(`${entry} .run-label`, 'change'); };
+  await relabel('my run #1');
+  const renamed = await save(`${entry} .export-json`);
+  check(renamed.name === 'my-run-1.json' && JSON.parse(renamed.text).config?.experiment?.model?.layers?.[0]?.width === 24,
+    `an edited label names the entry's JSON export (${renamed.name})`);
+  await relabel('');
+  check((await save(`${entry} .export-csv`)).name === 'custom-mlp.csv', 'without a label the export is named custom-mlp');
+  await relabel(label0);
+
   // An invalid value: the library's error next to the field it names; the run button waits.
   await phase(page, 'width 0'); await setField('width', 0);
   check(await waitValidated('error'), 'width 0 is refused');
@@ -290,6 +324,7 @@ try {
 } finally {
   await browser.close();
   server.close();
+  rmSync(scratch, { recursive: true, force: true });
 }
 console.log(`builder tests: ${failures ? `${failures} failed` : 'all passed'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.exit(failures ? 1 : 0);
