@@ -70,7 +70,7 @@ export function attachAnalysis({ send, runConfig }) {
     /** A new run: the spectrum and boundary of the last one no longer apply. */
     reset() {
       pending.clear();
-      spectrum.update({ sigma: [] });
+      later('spectrum', () => spectrum.update({ sigma: [] }));  // (not in the task that starts the run)
       note.textContent = '';
       boundary.el.dataset.points = '0';
       boundary.canvas.width = boundary.canvas.height = 0;

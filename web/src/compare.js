@@ -5,7 +5,8 @@
 // and then show just those two. Each plot element carries data-lines = JSON [{label, n, last}] (the
 // points and last finite value of each line it shows; the browser tests read it). A plot is drawn
 // only while it is on screen (drawing plots nobody sees would cost the main thread during runs).
-import { LinePlot, colour } from './plots.js';
+import { LinePlot, colour, saveFile } from './plots.js';
+import { exportName, toCsv, toJson } from './result.js';
 import { DEFAULT_SPEC, KIND_DEFAULTS, configText, specLabel } from './builder.js';
 
 // The plots: [id, title, series names (the first with a finite value is drawn), y label, log y, points only].
@@ -45,7 +46,7 @@ export class Comparison {
    *  builder's current spec), runConfig(text, label) -> Promise of the new run's id, status(text). */
   constructor(root, hooks) {
     Object.assign(this, { root, hooks });
-    this.runs = [];  // {id, label, series, selected, colour}
+    this.runs = [];  // {id, label, series, result, selected, colour}
     this.next = 0;
     this.busy = false;
     const actions = Object.assign(document.createElement('div'), { className: 'row' });
@@ -87,10 +88,11 @@ export class Comparison {
     this.render();
   }
 
-  /** Keeps a finished run; returns its id. series: [{name, x, y}] in result.json's shape. */
-  add(label, series) {
+  /** Keeps a finished run; returns its id. series: [{name, x, y}] in result.json's shape; result:
+   *  the whole result when there is one (its JSON export). */
+  add(label, series, result = null) {
     const id = this.next++;
-    this.runs.push({ id, label, series, selected: true, colour: colour(id) });
+    this.runs.push({ id, label, series, result, selected: true, colour: colour(id) });
     this.render();
     return id;
   }
@@ -156,7 +158,7 @@ export class Comparison {
 
   renderTable() {
     const head = document.createElement('tr');
-    for (const t of ['show', '', 'run', 'steps', 'last train loss', 'test loss', '']) head.append(Object.assign(document.createElement('th'), { textContent: t }));
+    for (const t of ['show', '', 'run', 'steps', 'last train loss', 'test loss', 'export', '']) head.append(Object.assign(document.createElement('th'), { textContent: t }));
     const rows = this.runs.map((r) => {
       const tr = document.createElement('tr');
       tr.dataset.run = String(r.id);
@@ -171,9 +173,17 @@ export class Comparison {
         return y.length ? y[y.length - 1].toPrecision(4) : '–';
       };
       const steps = r.series.find((s) => s.name === 'train_loss')?.x.length ?? 0;
+      // Exports named after the run's label as shown (edited or not).
+      const exports = document.createElement('span');
+      for (const [what, type, text] of [['csv', 'text/csv', () => toCsv(r.series)],
+                                        ['json', 'application/json', () => toJson(r.result, r.series)]]) {
+        const b = Object.assign(document.createElement('button'), { textContent: what.toUpperCase(), className: `export-${what}` });
+        b.onclick = () => saveFile(`${exportName(r.label, r.result?.config)}.${what}`, new Blob([text()], { type }));
+        exports.append(b);
+      }
       const remove = Object.assign(document.createElement('button'), { textContent: 'Remove', className: 'remove' });
       remove.onclick = () => this.remove(r.id);
-      const cells = [check, swatch, label, String(steps), last('train_loss'), last('test_loss'), remove];
+      const cells = [check, swatch, label, String(steps), last('train_loss'), last('test_loss'), exports, remove];
       tr.append(...cells.map((c) => { const td = document.createElement('td'); td.append(c); return td; }));
       return tr;
     });

@@ -1,10 +1,11 @@
 // The page: controls, the worker's messages, and the plots. The main thread never trains: it only
-// sends commands to the worker (src/worker.js) and draws what comes back, at most once per message.
+// sends commands to the worker (src/worker.js) and draws what comes back, at most once per animation
+// frame, each plot in a task of its own; the plots are made when the page loads (see plots.js).
 // document.body.dataset.state is 'loading', 'idle', 'running', 'paused', 'done' or 'error', and
 // dataset.steps the steps done by the live run last reported (the browser tests wait on them).
 import './style.css';
-import { LinePlot, HeatmapPlot, colour } from './plots.js';
-import { arms, pick, claimSeries, gradientGrid, parseResult, splitName, toCsv } from './result.js';
+import { LinePlot, HeatmapPlot, colour, saveFile } from './plots.js';
+import { arms, pick, claimSeries, exportName, gradientGrid, parseResult, splitName, toCsv, toJson } from './result.js';
 import * as urlState from './state.js';
 import { Builder, fromQuery, toQuery } from './builder.js';
 import { Comparison } from './compare.js';
@@ -37,10 +38,11 @@ for (const [k, p] of Object.entries(plots)) p.el.dataset.empty = EMPTY[k];
 let state = urlState.read();
 let presets = [];
 let worker = null;
-let shown = { series: [], result: null, label: '' };  // what the plots show
+let shown = { series: [], result: null, label: '', name: '' };  // what the plots show; name: of its exports
 let ready = false;     // the worker's module is loaded
-let pending = null;    // the config run going on: {label, resolve, reject} (see runConfig)
+let pending = null;    // the config run going on: {label, config, resolve, reject} (see runConfig)
 let active = false;    // a run is going on (running or paused)
+let live = new Map();  // the live run's series by name, its points appended from each 'live' message
 
 function setState(s) { document.body.dataset.state = s; }
 function setStatus(text) { ui.status.textContent = text; }
@@ -70,7 +72,13 @@ function onWorkerMessage(msg) {
       setStatus(`${msg.phase}: step ${msg.steps} of ${msg.total}, loss ${fmt(msg.loss)}`);
       ui.sps.textContent = msg.stepsPerSecond ? msg.stepsPerSecond.toFixed(0) : '–';
       ui.memory.textContent = `${mib(msg.runBytes)} planned buffer, ${mib(msg.heapBytes)} module heap`;
-      return show({ series: msg.series, result: null, label: `live: ${pending ? pending.label : `${msg.phase} of ${state.preset}`}` });
+      for (const s of msg.series) {
+        const { from, ...points } = s, had = live.get(s.name);
+        if (from === 0 || !had) live.set(s.name, points);
+        else for (let k = 0; k < s.x.length; k++) { had.x.push(s.x[k]); had.y.push(s.y[k]); }
+      }
+      return showLive({ series: [...live.values()], result: null, label: `live: ${pending ? pending.label : `${msg.phase} of ${state.preset}`}`,
+                        name: pending ? exportName(pending.label, pending.config) : `${state.preset}-reference-model` });
     }
     case 'progress':
       ui.progress.value = msg.fraction;
@@ -108,10 +116,12 @@ function onResult(msg) {
   ui.memory.textContent = `${msg.live ? `${mib(msg.live.runBytes)} planned buffer, ` : ''}${mib(msg.heapBytes)} module heap`;
   setStatus(`${msg.kind === 'preset' ? `experiment ${msg.id}` : 'config run'} finished in ${msg.seconds.toFixed(1)} s`);
   showVerdict(r.verdict);
-  const label = msg.kind === 'config' ? pending?.label ?? 'config' : `${msg.id} (${state.quick ? 'quick' : 'full'}, seed ${state.seed})`;
-  show({ series: r.series, result: r, label });
+  const size = state.quick ? 'quick' : 'full';
+  const label = msg.kind === 'config' ? pending?.label ?? '' : `${msg.id} (${size}, seed ${state.seed})`;
+  const name = msg.kind === 'config' ? exportName(label, r.config) : `${msg.id}-${size}-seed-${state.seed}`;
+  show({ series: r.series, result: r, label, name });
   // Finished runs go to the comparison: a config run, or a preset's reference model.
-  if (msg.kind === 'config') settle(null, comparison.add(label, r.series));
+  if (msg.kind === 'config') settle(null, comparison.add(label, r.series, r));
   else if (msg.liveSeries) comparison.add(`${msg.id} reference model (${state.quick ? 'quick' : 'full'}, seed ${state.seed})`, msg.liveSeries);
   controls('idle');
   whenDrawn(() => setState('done'));
@@ -165,6 +175,7 @@ function starting(what) {
   ui.progress.value = 0;
   ui.sps.textContent = ui.memory.textContent = '–';
   delete document.body.dataset.steps;
+  live = new Map();
   setState('running');
   setStatus(`running ${what}…`);
   controls('running');
@@ -184,8 +195,10 @@ function runConfig(config, label) {
   if (!ready) return Promise.reject(new Error('the module is still loading'));
   if (pending || active) return Promise.reject(new Error('another run is going on'));
   starting(label);
+  let parsed = config;
+  try { if (typeof config === 'string') parsed = JSON.parse(config); } catch { parsed = null; }  // (the worker reports it)
   return new Promise((resolve, reject) => {
-    pending = { label, resolve, reject };
+    pending = { label, config: parsed, resolve, reject };
     worker.postMessage({ type: 'config', config });
   });
 }
@@ -226,23 +239,16 @@ ui.open.onchange = async () => {
   try {
     const r = parseResult(await file.text());
     showVerdict(r.verdict);
-    show({ series: r.series, result: r, label: `file ${file.name}` });
+    show({ series: r.series, result: r, label: `file ${file.name}`, name: exportName(file.name.replace(/\.json$/i, ''), r.config) });
     setStatus(`opened ${file.name}`);
   } catch (e) {
     fail(`${file.name}: ${e.message}`);
   }
 };
 
-function download(name, type, text) {
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([text], { type }));
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}
-ui.exportCsv.onclick = () => download(`${state.preset}.csv`, 'text/csv', toCsv(shown.series));
-ui.exportJson.onclick = () => download('result.json', 'application/json',
-  JSON.stringify(shown.result || { series: shown.series }, null, 2));
+// The exports are named after the run shown (not after the preset picked).
+ui.exportCsv.onclick = () => saveFile(`${shown.name}.csv`, new Blob([toCsv(shown.series)], { type: 'text/csv' }));
+ui.exportJson.onclick = () => saveFile(`${shown.name}.json`, new Blob([toJson(shown.result, shown.series)], { type: 'application/json' }));
 
 // ---- drawing
 
@@ -259,7 +265,16 @@ function showVerdict(v) {
   ui.verdictComparison.textContent = v.comparison || '';
 }
 
+// A live run posts its series several times a second: the plots take the newest once per animation
+// frame (and a finished run's show() drops a live one still waiting).
+let liveWaiting = null;
+function showLive(what) {
+  if (!liveWaiting) requestAnimationFrame(() => { if (liveWaiting) show(liveWaiting); });
+  liveWaiting = what;
+}
+
 function show(what) {
+  liveWaiting = null;
   shown = what;
   ui.source.textContent = what.label;
   ui.exportCsv.disabled = ui.exportJson.disabled = what.series.length === 0;

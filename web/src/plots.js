@@ -29,39 +29,64 @@ function align(lines, positive) {
   return [xs, ...ys];
 }
 
+/** A uPlot chart made once, when its element is set up, so that its first draw (canvas, axes and
+ *  their text) happens before any run; updates change its data, series and title in place. */
+function chart(el, opts) {
+  const u = new uPlot({ width: width(el), height: 240, legend: { live: false }, ...opts },
+                      opts.series.map(() => []), el);
+  u.root.querySelector('.u-title').dataset.default = opts.title;
+  keepAxes(u);
+  return u;
+}
+
+/** Without data, uPlot draws no axes: a chart with none keeps them on placeholder ranges. */
+function keepAxes(u) {
+  if (u.data[0].length > 0) return;
+  u.setScale('x', { min: 0, max: 1 });
+  if (u.scales.y.auto(u)) u.setScale('y', { min: 1, max: 10 });
+}
+
+/** Sets a chart's title (its default one when `title` is empty). */
+function setTitle(u, title) {
+  const el = u.root.querySelector('.u-title');
+  el.textContent = title || el.dataset.default;
+}
+
 /** A line plot: update(lines) with lines [{label, x, y, colour?, points?}]; log: a log-scale y axis. */
 export class LinePlot {
   constructor(el, { title, xLabel = 'step', yLabel = '', log = false }) {
-    Object.assign(this, { el, title, xLabel, yLabel, log });
-    this.plot = null;
-    this.key = '';
+    Object.assign(this, { el, xLabel, log });
+    this.key = '[]';
     this.el.dataset.points = '0';
+    this.plot = chart(el, {
+      title,
+      scales: { x: { time: false }, y: this.log ? { distr: 3 } : {} },
+      axes: [{ label: xLabel }, { label: yLabel, size: 60 }],
+      series: [{ label: xLabel }],
+    });
   }
 
   update(lines, { title, xLabel } = {}) {
     const data = align(lines, this.log);
-    const key = JSON.stringify([lines.map((l) => l.label), title, xLabel]);
     const points = data.slice(1).reduce((n, row) => n + row.filter((v) => v !== null).length, 0);
     this.el.dataset.points = String(points);
-    if (this.plot && key === this.key) {
-      this.plot.setData(data);
-      return;
-    }
-    this.plot?.destroy();
-    this.key = key;
-    const opts = {
-      title: title || this.title,
-      width: width(this.el),
-      height: 240,
-      scales: { x: { time: false }, y: this.log ? { distr: 3 } : {} },
-      axes: [{ label: xLabel || this.xLabel }, { label: this.yLabel, size: 60 }],
-      series: [{ label: xLabel || this.xLabel }, ...lines.map((l, k) => ({
-        label: l.label, stroke: l.colour || colour(k), width: 1.5, spanGaps: true,
-        points: { show: l.points ?? false, size: 6 },
-      }))],
-      legend: { live: false },
-    };
-    this.plot = new uPlot(opts, data, this.el);
+    const u = this.plot;
+    const key = JSON.stringify(lines.map((l) => [l.label, l.colour, l.points]));
+    u.batch(() => {
+      if (key !== this.key) {
+        // Other lines than those shown: replace the series (the chart and its axes stay).
+        this.key = key;
+        while (u.series.length > 1) u.delSeries(u.series.length - 1);
+        lines.forEach((l, k) => u.addSeries({
+          label: l.label, stroke: l.colour || colour(k), width: 1.5, spanGaps: true,
+          points: { show: l.points ?? false, size: 6 },
+        }));
+      }
+      setTitle(u, title);
+      u.axes[0].label = xLabel || this.xLabel;
+      u.setData(data);
+      keepAxes(u);
+    });
   }
 
   clear() { this.update([]); }
@@ -79,41 +104,43 @@ function ramp(t) {
 /** The gradient-norm heatmap: update({layers, steps, values}) from result.js gradientGrid. */
 export class HeatmapPlot {
   constructor(el, { title }) {
-    Object.assign(this, { el, title });
+    this.el = el;
     this.grid = { layers: [], steps: [], values: [] };
-    this.plot = null;
-    this.key = '';
+    this.lo = 0;
+    this.hi = 1;
     this.el.dataset.points = '0';
-  }
-
-  update(grid, { title } = {}) {
-    this.grid = grid;
-    const finite = grid.values.flat().filter(Number.isFinite);
-    this.el.dataset.points = String(finite.length);
-    this.lo = finite.length ? Math.min(...finite) : 0;
-    this.hi = finite.length ? Math.max(...finite) : 1;
-    const data = [grid.steps.length ? grid.steps : [0], grid.steps.length ? grid.steps.map(() => null) : [null]];
-    const key = JSON.stringify([grid.layers, title]);
-    if (this.plot && key === this.key) {
-      this.plot.setData(data);
-      this.plot.redraw();
-      return;
-    }
-    this.plot?.destroy();
-    this.key = key;
-    const n = Math.max(grid.layers.length, 1);
-    this.plot = new uPlot({
-      title: `${title || this.title}`,
-      width: width(this.el),
-      height: 240,
-      scales: { x: { time: false }, y: { auto: false, range: [-0.5, n - 0.5] } },
+    this.plot = chart(el, {
+      title,
+      scales: { x: { time: false }, y: { auto: false, range: [-0.5, 0.5] } },
       axes: [{ label: 'step' },
              { label: 'layer', size: 130, incrs: [1, 2, 5, 10, 20, 50],
                values: (_, ticks) => ticks.map((k) => (Number.isInteger(k) ? this.grid.layers[k] ?? String(k) : '')) }],
       series: [{ label: 'step' }, { label: 'log10 ||dL/dx||', stroke: 'transparent' }],
-      legend: { live: false },
       hooks: { draw: [(u) => this.paint(u)] },
-    }, data, this.el);
+    });
+  }
+
+  update(grid, { title } = {}) {
+    this.grid = grid;
+    let n = 0, lo = Infinity, hi = -Infinity;
+    for (const row of grid.values) {
+      for (const v of row) {
+        if (!Number.isFinite(v)) continue;
+        n++;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    this.el.dataset.points = String(n);
+    [this.lo, this.hi] = n ? [lo, hi] : [0, 1];
+    const data = [grid.steps.length ? grid.steps : [0], grid.steps.length ? grid.steps.map(() => null) : [null]];
+    const u = this.plot;
+    u.batch(() => {
+      setTitle(u, title);
+      u.setData(data);
+      u.setScale('y', { min: -0.5, max: Math.max(grid.layers.length, 1) - 0.5 });
+      keepAxes(u);
+    });
   }
 
   /** Paints one cell per (layer, record): the cell spans half-way to the neighbouring records. */
@@ -144,32 +171,24 @@ export class HeatmapPlot {
 /** The singular values of a Jacobian as bars: update({sigma, title}); sigma descending. */
 export class SpectrumPlot {
   constructor(el, { title }) {
-    Object.assign(this, { el, title });
-    this.plot = null;
-    this.key = '';
+    this.el = el;
     this.el.dataset.points = '0';
+    this.plot = chart(el, {
+      title,
+      scales: { x: { time: false, range: (_, lo, hi) => [lo - 0.5, hi + 0.5] }, y: { range: (_, lo, hi) => [0, hi * 1.05 || 1] } },
+      axes: [{ label: 'index i (descending)' }, { label: 'sigma_i', size: 60 }],
+      series: [{ label: 'i' }, { label: 'sigma', stroke: colour(0), fill: `${colour(0)}99`, paths: uPlot.paths.bars({ size: [0.8, 40] }),
+                                  points: { show: false } }],
+    });
   }
 
   update({ sigma, title }) {
     const data = [sigma.map((_, k) => k + 1), sigma.map((v) => (Number.isFinite(v) ? v : null))];
     this.el.dataset.points = String(data[1].filter((v) => v !== null).length);
-    const key = JSON.stringify([sigma.length, title || this.title]);
-    if (this.plot && key === this.key) {
-      this.plot.setData(data);
-      return;
-    }
-    this.plot?.destroy();
-    this.key = key;
-    this.plot = new uPlot({
-      title: title || this.title,
-      width: width(this.el),
-      height: 240,
-      scales: { x: { time: false, range: (_, lo, hi) => [lo - 0.5, hi + 0.5] }, y: { range: (_, lo, hi) => [0, hi * 1.05 || 1] } },
-      axes: [{ label: 'index i (descending)' }, { label: 'sigma_i', size: 60 }],
-      series: [{ label: 'i' }, { label: 'sigma', stroke: colour(0), fill: `${colour(0)}99`, paths: uPlot.paths.bars({ size: [0.8, 40] }),
-                                  points: { show: false } }],
-      legend: { live: false },
-    }, data, this.el);
+    this.plot.batch((u) => {
+      setTitle(u, title);
+      u.setData(data);
+    });
   }
 }
 
@@ -229,16 +248,21 @@ function parse(css) {
   return css.match(/\d+/g).slice(0, 3).map(Number);
 }
 
+/** Offers `blob` as a download named `name`. */
+export function saveFile(name, blob) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
 /** Saves the canvas of a plot element as `name`.png (a download); resolves to the PNG's bytes. */
 export async function savePng(el, name) {
   const canvas = el.querySelector('canvas');
   if (!canvas) throw new Error(`plot ${name} has nothing drawn yet`);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
   if (!blob) throw new Error(`plot ${name}: the canvas gave no PNG`);
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = `${name}.png`;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  saveFile(`${name}.png`, blob);
   return new Uint8Array(await blob.arrayBuffer());
 }

@@ -92,3 +92,22 @@ export function toCsv(series) {
   }
   return rows.join('\n') + '\n';
 }
+
+/** The model kind of a config (or of a result's config, which holds it as "experiment"):
+ *  'transformer' for a model on tokens, else 'mlp'. */
+export function modelKind(config) {
+  return (config?.experiment ?? config)?.model?.input?.tokens !== undefined ? 'transformer' : 'mlp';
+}
+
+/** The file name (no extension) of a run's CSV and JSON exports: its label made safe for a file name
+ *  ("MLP 3x32, Adam lr 0.001" -> "MLP-3x32-Adam-lr-0.001"), or "custom-" and its config's model kind
+ *  when the label has no usable character. */
+export function exportName(label, config) {
+  const safe = String(label ?? '').replace(/[^A-Za-z0-9._+]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 100);
+  return safe || `custom-${modelKind(config)}`;
+}
+
+/** A run's JSON export: its result when there is one, else its series. */
+export function toJson(result, series) {
+  return JSON.stringify(result || { series }, null, 2);
+}

@@ -10,6 +10,8 @@
 // Messages out:
 //   {type: 'ready', presets, version, lanes, build}
 //   {type: 'live', phase, steps, total, stepsPerSecond, runBytes, heapBytes, loss, series}
+//     series: only the points not posted before, [{name, x_label, y_label, from, x, y}] with from the
+//     index of the first (0: the series starts here); the page appends them
 //   {type: 'progress', phase, fraction, stage, heapBytes}
 //   {type: 'result', kind: 'preset' | 'config', id, result, live, stepsPerSecond, seconds}
 //   {type: 'validated', id, ok, message, config, parameters, memoryBytes}  config: as completed by the library
@@ -81,6 +83,7 @@ async function yieldToMessages() {
  *  where stepsPerSecond counts only the time inside lipflow_run_step. */
 async function trainLive(run, phase) {
   let slice = 1, stepSeconds = 0, lastPost = -Infinity, nextAnalysis = 0;
+  const posted = new Map();  // series name -> its points posted so far
   const analysis = liveAnalysis(run);
   if (held) held.run.destroy();
   held = { run, analysis };
@@ -94,7 +97,7 @@ async function trainLive(run, phase) {
     post({ type: 'live', phase, steps: run.stepsDone(), total: run.totalSteps(),
            stepsPerSecond: stepSeconds > 0 ? run.stepsDone() / stepSeconds : 0,
            runBytes: run.memoryBytes(), heapBytes: lipflow.heapBytes(), loss: run.lastLoss(),
-           series: run.series() });
+           series: newPoints(run.series(), posted) });
     lastPost = performance.now();
   };
   while (!run.finished()) {
@@ -111,6 +114,19 @@ async function trainLive(run, phase) {
   sendLive();
   analysis();
   return { stopped: false, stepsPerSecond: run.stepsDone() / stepSeconds };
+}
+
+/** The points of each series that have not been posted yet (a live post's cost stays the same as the
+ *  run grows); `posted` counts them per series name and is updated. */
+function newPoints(series, posted) {
+  const out = [];
+  for (const s of series) {
+    const from = posted.get(s.name) ?? 0;
+    if (from > 0 && from === s.x.length) continue;
+    posted.set(s.name, s.x.length);
+    out.push({ ...s, from, x: s.x.slice(from), y: s.y.slice(from) });
+  }
+  return out;
 }
 
 /** A function that posts a live run's analysis: the chosen layer's Jacobian spectrum at test sample 0

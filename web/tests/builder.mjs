@@ -15,18 +15,20 @@
 //   - removing a run removes its lines; no console error; no main-thread task over 100 ms; no request
 //     leaves the page's own server; a screenshot in build/web-artifacts/builder.png.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLipflow } from './node-module.mjs';
 import { serve } from '../scripts/serve.mjs';
+import { LONG_TASK_MS, longTasksSince, longest, now, phase, watchLongTasks } from './long-tasks.mjs';
 import { OPTIONS, choices } from '../src/options.js';
 import { DEFAULT_SPEC, KIND_DEFAULTS, makeConfig, fieldForPath, parseError, toQuery, fromQuery } from '../src/builder.js';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const [mjs] = process.argv.slice(2);
 if (!mjs) { console.error('usage: node --no-experimental-fetch tests/builder.mjs <lipflow.mjs>'); process.exit(2); }
-const LONG_TASK_MS = 100, RUN_TIMEOUT_MS = 120000;
+const RUN_TIMEOUT_MS = 120000;
 let failures = 0;
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
 const started = Date.now();
@@ -146,6 +148,7 @@ for (const [over, field, value] of BAD) {
 // ---- Chromium: the page
 
 const { server, url } = await serve({ dir: join(web, 'dist'), port: 0, quiet: true });
+const scratch = mkdtempSync(join(tmpdir(), 'lipflow-builder-'));
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -164,12 +167,7 @@ try {
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
-  await page.addInitScript(() => {
-    window.__longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
-    }).observe({ type: 'longtask', buffered: true });
-  });
+  await watchLongTasks(page);
   const waitState = (states, timeout = RUN_TIMEOUT_MS) => page.waitForFunction(
     (s) => s.includes(document.body.dataset.state), states, { timeout });
   const waitValidated = (want) => page.waitForFunction((w) => document.getElementById('builder-form').dataset.validated === w,
@@ -179,8 +177,6 @@ try {
     if (await page.$eval(sel, (el) => el.tagName === 'SELECT')) await page.selectOption(sel, String(value));
     else await page.fill(sel, String(value));
   };
-  // Phases of the test, so that a long task can be told where it happened.
-  const phase = (name) => page.evaluate((n) => (window.__phases ||= []).push([n, performance.now()]), name);
   const lines = (id) => page.$eval(`#compare-plot-${id}`, (el) => JSON.parse(el.dataset.lines));
   const waitLines = (id, n) => page.waitForFunction(([i, k]) => JSON.parse(document.getElementById(`compare-plot-${i}`).dataset.lines).length === k,
     [id, n], { timeout: 10000 }).then(() => true, () => false);
@@ -224,16 +220,48 @@ try {
     `the URL restores the builder after a reload (${before.search})`);
 
   // Run it.
-  const t0 = await page.evaluate(() => performance.now());
-  await phase('custom run'); await page.click('#builder-run');
+  const t0 = await now(page);
+  await phase(page, 'custom run'); await page.click('#builder-run');
   await waitState(['done', 'error']);
   check(await page.evaluate(() => document.body.dataset.state) === 'done', `the custom model ran (${await page.textContent('#status')})`);
   const lossPoints = await page.$eval('#plot-loss', (el) => Number(el.dataset.points));
   check(lossPoints >= 120, `its loss reached the plot (${lossPoints} points)`);
   check(await waitLines('train', 1), `the finished run joined the comparison (${JSON.stringify(await lines('train'))})`);
 
+  // Its exports, from the page's buttons and from its comparison entry, are named after the run (the
+  // picker still says E1); a comparison entry's name follows its edited label, or is "custom-" and
+  // the model kind when the label has nothing usable.
+  const save = async (selector) => {
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click(selector)]);
+    const file = join(scratch, download.suggestedFilename());
+    await download.saveAs(file);
+    return { name: download.suggestedFilename(), text: readFileSync(file, 'utf8') };
+  };
+  const RUN = 'MLP-2x24-Pre-RMSNorm-rezero-residual-on-moons-AdamW-lr-0.003-seed-3';
+  const csv = await save('#export-csv');
+  const trainRows = csv.text.split('\n').filter((row) => row.startsWith('train_loss,')).length;
+  check(csv.name === `${RUN}.csv` && csv.text.startsWith('series,x_label,y_label,x,y\n') && trainRows === 120,
+    `the CSV export is named after the run shown (${csv.name}; ${trainRows} train_loss rows)`);
+  const json = await save('#export-json');
+  const exported = JSON.parse(json.text);
+  check(json.name === `${RUN}.json` && exported.config?.experiment?.model?.layers?.[0]?.width === 24 &&
+        exported.series.some((s) => s.name === 'train_loss' && s.x.length === 120),
+    `the JSON export is named after the run shown and holds its config and series (${json.name})`);
+  const entry = '#compare-runs tr[data-run="0"]';
+  const entryCsv = await save(`${entry} .export-csv`);
+  check(entryCsv.name === `${RUN}.csv` && entryCsv.text === csv.text, `a comparison entry exports the same CSV under its label (${entryCsv.name})`);
+  const label0 = await page.inputValue(`${entry} .run-label`);
+  const relabel = async (text) => { await page.fill(`${entry} .run-label`, text); await page.dispatchEvent(`${entry} .run-label`, 'change'); };
+  await relabel('my run #1');
+  const renamed = await save(`${entry} .export-json`);
+  check(renamed.name === 'my-run-1.json' && JSON.parse(renamed.text).config?.experiment?.model?.layers?.[0]?.width === 24,
+    `an edited label names the entry's JSON export (${renamed.name})`);
+  await relabel('');
+  check((await save(`${entry} .export-csv`)).name === 'custom-mlp.csv', 'without a label the export is named custom-mlp');
+  await relabel(label0);
+
   // An invalid value: the library's error next to the field it names; the run button waits.
-  await phase('width 0'); await setField('width', 0);
+  await phase(page, 'width 0'); await setField('width', 0);
   check(await waitValidated('error'), 'width 0 is refused');
   const widthError = await page.textContent('[data-error-for="width"]');
   check(/model\.layers\[\d+\]\.width = 0/.test(widthError), `the library's error is shown at the width field ("${widthError}")`);
@@ -243,7 +271,7 @@ try {
 
   // The config text edited by hand: checked as written, its error shown under it; discarding the
   // edits brings back the fields' config.
-  await phase('text edit'); await page.click('#builder-config summary');
+  await phase(page, 'text edit'); await page.click('#builder-config summary');
   await page.fill('#builder-json', '{"model": {"input": {"features": 2}, "layers": []}}');
   check(await waitValidated('error'), 'an edited config text is checked as written');
   const textError = await page.textContent('[data-error-for="text"]');
@@ -255,7 +283,7 @@ try {
 
   // Quick comparisons: two runs each, overlaid.
   for (const [name, want] of [['optimizers', [/Adam lr 0.001/, /Lion lr 0.0001/]], ['placement', [/Pre-LN/, /Post-LN/]]]) {
-    await phase(`quick ${name}`); await page.click(`#compare-${name}`);
+    await phase(page, `quick ${name}`); await page.click(`#compare-${name}`);
     await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('compare-panel').dataset.quick) &&
       document.body.dataset.state !== 'running', null, { timeout: 2 * RUN_TIMEOUT_MS });
     const note = await page.textContent('#compare-status');
@@ -283,14 +311,11 @@ try {
   check(rows === 5, `the comparison lists every finished run (${rows})`);
   const colours = await page.$$eval('#compare-runs .swatch', (els) => els.map((e) => e.style.background));
   check(new Set(colours).size === colours.length, 'each run has its own colour');
-  await phase('remove'); await page.click('#compare-runs tr[data-run]:last-child .remove');
+  await phase(page, 'remove'); await page.click('#compare-runs tr[data-run]:last-child .remove');
   check(await waitLines('train', 1), 'removing a run removes its line');
 
-  const long = await page.evaluate((since) => window.__longTasks.filter((t) => t.start >= since).map((t) => ({
-    ...t, phase: (window.__phases.filter(([, at]) => at <= t.start).pop() || ['load'])[0] })), t0);
-  const worst = Math.max(0, ...long.map((t) => t.duration));
-  check(worst <= LONG_TASK_MS, `longest main-thread task during the runs ${worst.toFixed(0)} ms <= ${LONG_TASK_MS} ms` +
-    (worst > LONG_TASK_MS ? ` (over: ${long.filter((t) => t.duration > LONG_TASK_MS).map((t) => `${t.duration.toFixed(0)} ms in ${t.phase}`).join(', ')})` : ''));
+  const { worst, note } = longest(await longTasksSince(page, t0));
+  check(worst <= LONG_TASK_MS, `longest main-thread task during the runs ${worst.toFixed(0)} ms <= ${LONG_TASK_MS} ms${note}`);
   check(outside.length === 0, `no request left the page's server${outside.length ? `: ${outside.join(' ')}` : ''}`);
   check(errors.length === 0, `no console errors${errors.length ? `: ${errors.join(' | ')}` : ''}`);
   const artifacts = join(web, '..', 'build', 'web-artifacts');
@@ -299,6 +324,7 @@ try {
 } finally {
   await browser.close();
   server.close();
+  rmSync(scratch, { recursive: true, force: true });
 }
 console.log(`builder tests: ${failures ? `${failures} failed` : 'all passed'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.exit(failures ? 1 : 0);
