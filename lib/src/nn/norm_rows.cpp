@@ -78,6 +78,7 @@ Status LayerNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::size
   LIPFLOW_TRY(this->check_run("layer_norm.backward", batch, x, dy));
   LIPFLOW_TRY(check_last_forward("layer_norm.backward: batch (must be that of the last forward)", batch, last_batch_));
   const std::size_t rows = batch * tokens_, d = width_;
+  if (affine_) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, beta_.grad.data));  // before dx is written
   T* xhat = work_.data;
   T* h = work_.data + d;
   for (std::size_t r = 0; r < rows; ++r) {
@@ -95,7 +96,6 @@ Status LayerNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::size
     }
     if (dx != nullptr) LIPFLOW_TRY(project_standardized<T>(d, xhat, v, rstd_.data[r], dx + r * d));
   }
-  if (affine_) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, beta_.grad.data));
   return Status::success();
 }
 
@@ -322,6 +322,7 @@ Status CenterNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::siz
   LIPFLOW_TRY(this->check_run("center_norm.backward", batch, x, dy));
   const std::size_t rows = batch * tokens_, d = width_;
   const T inv_d = T(1) / static_cast<T>(d), scale = static_cast<T>(d) / static_cast<T>(d - 1);
+  if (affine_) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, beta_.grad.data));  // before dx is written
   T* h = work_.data;
   for (std::size_t r = 0; r < rows; ++r) {
     const T* xr = x + r * d;
@@ -344,7 +345,6 @@ Status CenterNorm<T>::backward(const T* x, const T* /*y*/, const T* dy, std::siz
     T* dxr = dx + r * d;
     for (std::size_t i = 0; i < d; ++i) dxr[i] = scale * (v[i] - mv);
   }
-  if (affine_) LIPFLOW_TRY(kernels::add_column_sums<T>(rows, d, dy, d, beta_.grad.data));
   return Status::success();
 }
 
