@@ -411,3 +411,46 @@ TEST(LabConfig, NonfinitePolicy) {
   expect_error(base_with("\"seed\": 5", "\"seed\": 5, \"nonfinite\": \"ignore\""), "training.nonfinite", "\"ignore\"",
                "one of: stop, skip");
 }
+
+// training.divergence_factor: null turns the check off (an infinite factor, written back as null);
+// a factor of at most 1 or a value of another type is named.
+TEST(LabConfig, DivergenceFactorNullIsOff) {
+  ExperimentConfig c;
+  ASSERT_TRUE(parse_config(base_with("\"seed\": 5", "\"seed\": 5, \"divergence_factor\": null"), &c).ok());
+  EXPECT_TRUE(std::isinf(c.training.divergence_factor));
+  const std::string text = to_json_text(c);
+  EXPECT_NE(text.find("\"divergence_factor\": null"), std::string::npos) << text;
+  ExperimentConfig again;
+  ASSERT_TRUE(parse_config(text, &again).ok());
+  EXPECT_TRUE(again == c);
+  ASSERT_TRUE(parse_config(base_with("\"seed\": 5", "\"seed\": 5, \"divergence_factor\": 2.5"), &c).ok());
+  EXPECT_EQ(c.training.divergence_factor, 2.5);
+  for (const char* bad : {"1", "0.5", "\"off\"", "false"})
+    expect_error(base_with("\"seed\": 5", std::string("\"seed\": 5, \"divergence_factor\": ") + bad),
+                 "training.divergence_factor", "", "a finite number in (1, inf), or null");
+}
+
+// Every preset's reference config (the one the CLI describes and the browser lab trains live) is
+// written and read back unchanged, quick and full.
+TEST(LabConfig, PresetConfigsRoundTrip) {
+  std::size_t count = 0;
+  const Preset* list = presets(&count);
+  std::size_t checked = 0, unchecked_divergence = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (list[i].config == nullptr) continue;
+    for (const RunSize size : {RunSize::quick, RunSize::full}) {
+      SCOPED_TRACE(std::string(list[i].id) + (size == RunSize::quick ? " quick" : " full"));
+      ExperimentConfig a, b;
+      ASSERT_TRUE(list[i].config(size, 1, &a).ok());
+      const std::string text = to_json_text(a);
+      const ConfigError e = parse_config(text, &b);
+      ASSERT_TRUE(e.ok()) << e.message();
+      EXPECT_TRUE(a == b) << text;
+      EXPECT_EQ(to_json_text(b), text);
+      ++checked;
+      unchecked_divergence += std::isinf(a.training.divergence_factor) ? 1 : 0;
+    }
+  }
+  EXPECT_GE(checked, 10u);
+  EXPECT_GT(unchecked_divergence, 0u);  // E2 and E7 turn the divergence check off
+}

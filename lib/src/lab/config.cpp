@@ -946,9 +946,15 @@ bool read_training(const json& v, TrainingConfig* c, ConfigError* e) {
   if (!o.is_object()) return false;
   if (!o.u64("steps", &c->steps, 1, kMaxCount) || !o.size("batch_size", &c->batch_size, 1, kMaxExtent) ||
       !o.u64("seed", &c->seed, 0, std::numeric_limits<std::uint64_t>::max()) ||
-      !o.u64("eval_every", &c->eval_every, 0, kMaxCount) ||
-      !o.real("divergence_factor", &c->divergence_factor, 1, kInf, true, true))
+      !o.u64("eval_every", &c->eval_every, 0, kMaxCount))
     return false;
+  // null: no divergence check (an infinite factor, which JSON has no number for).
+  if (const json* d = o.get("divergence_factor")) {
+    const double x = d->is_number() ? d->get<double>() : 0;
+    if (d->is_null()) c->divergence_factor = kInf;
+    else if (std::isfinite(x) && x > 1) c->divergence_factor = x;
+    else return fail(e, o.sub("divergence_factor"), show(*d), "a finite number in (1, inf), or null (no divergence check)");
+  }
   std::size_t policy = c->nonfinite == "skip" ? 1 : 0;
   if (!o.choice("nonfinite", kNonfiniteNames, &policy)) return false;
   c->nonfinite = kNonfiniteNames[policy];
@@ -1286,7 +1292,8 @@ std::string to_json_text(const ExperimentConfig& c) {
   tr["batch_size"] = c.training.batch_size;
   tr["seed"] = c.training.seed;
   tr["eval_every"] = c.training.eval_every;
-  tr["divergence_factor"] = c.training.divergence_factor;
+  if (std::isinf(c.training.divergence_factor)) tr["divergence_factor"] = nullptr;  // no divergence check
+  else tr["divergence_factor"] = c.training.divergence_factor;
   tr["nonfinite"] = c.training.nonfinite;
   json mon = json::object();
   mon["every"] = c.training.monitor.every;

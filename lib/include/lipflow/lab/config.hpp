@@ -20,8 +20,8 @@
 //                           inverse_sqrt|one_cycle, <its parameters>,
 //                   "warmup": { "steps"*, "kind", <its parameters> } },
 //     "clip": { "kind": none|norm|value|agc, "max_norm", "norm", "clip_value", "clipping", "eps" },
-//     "training": { "steps", "batch_size", "seed", "eval_every", "divergence_factor", "nonfinite": stop|skip,
-//                   "monitor": { "every", "estimators": [names] } },
+//     "training": { "steps", "batch_size", "seed", "eval_every", "divergence_factor" (null: no check),
+//                   "nonfinite": stop|skip, "monitor": { "every", "estimators": [names] } },
 //     "dataset": { "name"*: two_spirals|moons|gaussian_mixture|sine|copy|reverse|sort|mod_add,
 //                  <its parameters> },
 //     "memory_cap_bytes": n }
