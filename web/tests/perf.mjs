@@ -3,9 +3,9 @@
 // the path of the native lipflow_step_rate is given. Serves dist/ (npm run build first).
 // Two figures per model, each the page's own (steps done / time inside lipflow_run_step in the worker,
 // the end's test evaluation included), the best of `repeats` fresh page loads (3):
-//   quick run: the preset's live reference run (E2: 40 steps, E5: 120), as a user sees it. A run this
-//     short (E2's is about 50 ms) is timed while the engine is still compiling in the background, so
-//     the figure moves by a third between page loads;
+//   quick run: the preset's live reference run (E2: 40 steps, E5: 120), as a user sees it. E2's lasts
+//     about 50 ms, while the page starts its plots on the main thread; with two cores the figure moves
+//     by up to a factor of two between runs;
 //   longer run: the same model and data (the quick run's own config, from the library) trained for
 //     STEPS steps as a custom run in the model builder: the rate the quick model trains at once it runs.
 // The native figures are lipflow_step_rate's whole-run protocol on the same two runs (the preset with
@@ -21,7 +21,7 @@ import { serve } from '../scripts/serve.mjs';
 
 const web = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repeats = Number(process.argv[2] || 3);
-const stepRate = process.argv[3];
+const stepRate = process.argv[3] && resolve(process.argv[3]);
 const MODELS = ['E2', 'E5'];
 const STEPS = { E2: 800, E5: 300 };  // the longer runs: a few seconds each in scalar wasm
 
