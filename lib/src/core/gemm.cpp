@@ -176,10 +176,16 @@ void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, co
     return;
   }
   // Edge tiles: the same arithmetic on the valid rows, and on the valid lanes of each vector of them
-  // (attention's 12 x 12 products are all edge).
-  for (std::size_t i = 0; i < mr; ++i) {
+  // (attention's 12 x 12 products are all edge). The loops run to the constants MR and NV and are
+  // unrolled, so acc is only ever indexed by constants: indexed by mr, clang (WebAssembly) kept the
+  // whole tile in stack memory, in the k loop too.
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < MR; ++i) {
+    if (i >= mr) break;
     T* ci = c + i * ldc;
-    for (std::size_t v = 0; v < NV && v * W < nr; ++v) {
+#pragma GCC unroll 4
+    for (std::size_t v = 0; v < NV; ++v) {
+      if (v * W >= nr) break;
       const std::size_t w = std::min(W, nr - v * W);
       V r = acc[i][v] * va;
       if (beta != T(0)) r = simd::fma(vb, simd::load_head(ci + v * W, w), r);
