@@ -228,12 +228,19 @@ Status norm(Norm p, size_t n, const T* x, ptrdiff_t incx, T* out) noexcept {
 
 // ---------------------------------------------------------------- row-wise
 namespace {
+// The row kernels' shared checks. names: the two pointers, then each pitch as the kernel calls it
+// (softmax_rows_vjp's output pitch is "softmax_rows_vjp: ldo").
+struct RowNames {
+  const char* pointers;
+  const char* ldx;
+  const char* ldy;
+};
 Status check_rows(size_t rows, size_t cols, const void* x, size_t ldx, const void* y, size_t ldy,
-                  const char* name) {
+                  const RowNames& names) {
   if (rows == 0 || cols == 0) return Status::success();
-  if (x == nullptr || y == nullptr) return Status(Code::null_pointer, name);
-  if (ldx < cols) return Status(Code::invalid_argument, "row kernel: ldx", (long long)ldx, (long long)cols);
-  if (ldy < cols) return Status(Code::invalid_argument, "row kernel: ldy", (long long)ldy, (long long)cols);
+  if (x == nullptr || y == nullptr) return Status(Code::null_pointer, names.pointers);
+  if (ldx < cols) return Status(Code::invalid_argument, names.ldx, (long long)ldx, (long long)cols);
+  if (ldy < cols) return Status(Code::invalid_argument, names.ldy, (long long)ldy, (long long)cols);
   return Status::success();
 }
 }  // namespace
@@ -277,7 +284,8 @@ void softmax_short_rows(size_t cols, const T* x, size_t ldx, T* y, size_t ldy) {
 
 template <class T>
 Status softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size_t ldy) noexcept {
-  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy, "softmax_rows: x or y"));
+  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy,
+                         {"softmax_rows: x or y", "softmax_rows: ldx", "softmax_rows: ldy"}));
   using V = simd::Vec<T>;
   constexpr size_t W = V::size;
   if (cols <= W) {
@@ -302,7 +310,8 @@ Status softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size
 
 template <class T>
 Status log_softmax_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* y, size_t ldy) noexcept {
-  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy, "log_softmax_rows: x or y"));
+  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, ldy,
+                         {"log_softmax_rows: x or y", "log_softmax_rows: ldx", "log_softmax_rows: ldy"}));
   using V = simd::Vec<T>;
   for (size_t r = 0; r < rows; ++r) {
     const T* xr = x + r * ldx;
@@ -343,8 +352,10 @@ Status mean_var_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* mean, 
 template <class T>
 Status softmax_rows_vjp(size_t rows, size_t cols, const T* p, size_t ldp, const T* g, size_t ldg, T scale, T* out,
                         size_t ldo) noexcept {
-  LIPFLOW_TRY(check_rows(rows, cols, p, ldp, g, ldg, "softmax_rows_vjp: p or g"));
-  LIPFLOW_TRY(check_rows(rows, cols, p, ldp, out, ldo, "softmax_rows_vjp: p or out"));
+  LIPFLOW_TRY(check_rows(rows, cols, p, ldp, g, ldg,
+                         {"softmax_rows_vjp: p or g", "softmax_rows_vjp: ldp", "softmax_rows_vjp: ldg"}));
+  LIPFLOW_TRY(check_rows(rows, cols, p, ldp, out, ldo,
+                         {"softmax_rows_vjp: p or out", "softmax_rows_vjp: ldp", "softmax_rows_vjp: ldo"}));
   using V = simd::Vec<T>;
   const V vs(scale);
   for (size_t r = 0; r < rows; ++r) {  // rows of less than a vector (attention's) take map2's masked tail
@@ -360,7 +371,8 @@ Status softmax_rows_vjp(size_t rows, size_t cols, const T* p, size_t ldp, const 
 
 template <class T>
 Status broadcast_row(size_t rows, size_t cols, const T* v, T* y, size_t ldy) noexcept {
-  LIPFLOW_TRY(check_rows(rows, cols, v, cols, y, ldy, "broadcast_row: v or y"));
+  LIPFLOW_TRY(check_rows(rows, cols, v, cols, y, ldy,
+                         {"broadcast_row: v or y", "broadcast_row: cols", "broadcast_row: ldy"}));
   for (size_t r = 0; r < rows; ++r)
     for (size_t j = 0; j < cols; ++j) y[r * ldy + j] = v[j];  // compilers vectorize this copy
   return Status::success();
@@ -368,7 +380,8 @@ Status broadcast_row(size_t rows, size_t cols, const T* v, T* y, size_t ldy) noe
 
 template <class T>
 Status add_column_sums(size_t rows, size_t cols, const T* x, size_t ldx, T* y) noexcept {
-  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, cols, "add_column_sums: x or y"));
+  LIPFLOW_TRY(check_rows(rows, cols, x, ldx, y, cols,
+                         {"add_column_sums: x or y", "add_column_sums: ldx", "add_column_sums: cols"}));
   if (rows == 0) return Status::success();  // nothing to add (y may be null)
   using V = simd::Vec<T>;
   constexpr size_t W = V::size;
