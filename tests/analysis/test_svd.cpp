@@ -129,3 +129,81 @@ TEST(Svd, Errors) {
   EXPECT_EQ(s.value(), 1);  // row 1
   EXPECT_EQ(s.limit(), 1);  // col 1
 }
+
+// The Gram-matrix method against PyTorch's svdvals on the golden matrices: absolutely accurate
+// (relative to sigma_max); the ill-conditioned one's small values are not relatively accurate.
+TEST(SvdGram, MatchesPyTorchSvdvals) {
+  const Golden g = load_golden("analysis_svd");
+  ASSERT_TRUE(g.ok) << "missing tests/golden/analysis_svd.txt (run analysis_svd.py)";
+  for (const char* name : {"square", "tall", "wide", "ill", "rank2"}) {
+    SCOPED_TRACE(name);
+    const std::string n(name);
+    const auto& shape = g[n + "_shape"];
+    const std::size_t rows = static_cast<std::size_t>(shape[0]), cols = static_cast<std::size_t>(shape[1]);
+    const std::vector<double> a = g[n + "_a"];
+    const std::vector<double>& want = g[n + "_sigma"];
+    std::vector<double> work(singular_values_gram_workspace(rows, cols)), sigma(want.size());
+    ASSERT_TRUE(singular_values_gram<double>(a.data(), rows, cols, cols, work.data(), work.size(), sigma.data()).ok());
+    for (std::size_t i = 0; i < sigma.size(); ++i) EXPECT_NEAR(sigma[i], want[i], 1e-7 * want[0]) << "sigma_" << i;
+    EXPECT_EQ(a, g[n + "_a"]);  // the matrix is not modified
+  }
+}
+
+// Against one-sided Jacobi on random float matrices up to 200 x 200 (the lab uses it for a transformer
+// block's 384 x 384 Jacobian) and on small and degenerate ones: both shapes, a padded row pitch,
+// repeated and zero singular values.
+TEST(SvdGram, AgreesWithJacobi) {
+  Rng rng(11);
+  for (const auto& [rows, cols] : std::vector<std::pair<std::size_t, std::size_t>>{
+           {1, 1}, {1, 5}, {5, 1}, {2, 2}, {7, 3}, {3, 7}, {40, 40}, {60, 25}, {25, 60}, {200, 200}}) {
+    SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+    const std::vector<double> a = random_input(rng, rows * cols, {});
+    const std::size_t ld = cols + 2;
+    std::vector<float> af(rows * ld, 1e30f);
+    for (std::size_t i = 0; i < rows; ++i)
+      for (std::size_t j = 0; j < cols; ++j) af[i * ld + j] = static_cast<float>(a[i * cols + j]);
+    const std::size_t k = std::min(rows, cols);
+    std::vector<double> work(singular_values_gram_workspace(rows, cols));
+    std::vector<float> gram(k), jacobi(k);
+    ASSERT_TRUE(singular_values_gram<float>(af.data(), rows, cols, ld, work.data(), work.size(), gram.data()).ok());
+    std::vector<float> copy = af;
+    ASSERT_TRUE(singular_values<float>(copy.data(), rows, cols, ld, jacobi.data()).ok());
+    for (std::size_t i = 0; i < k; ++i) EXPECT_NEAR(gram[i], jacobi[i], 2e-5f * jacobi[0]) << "sigma_" << i;
+  }
+  // diag(3, 3, 2, 0) padded to 4 x 6: the repeated value and the zero come out exactly enough.
+  std::vector<double> d(4 * 6, 0.0);
+  d[0 * 6 + 0] = 3;
+  d[1 * 6 + 1] = -3;
+  d[2 * 6 + 4] = 2;
+  std::vector<double> work(singular_values_gram_workspace(4, 6)), sigma(4);
+  ASSERT_TRUE(singular_values_gram<double>(d.data(), 4, 6, 6, work.data(), work.size(), sigma.data()).ok());
+  EXPECT_NEAR(sigma[0], 3, 1e-14);
+  EXPECT_NEAR(sigma[1], 3, 1e-14);
+  EXPECT_NEAR(sigma[2], 2, 1e-14);
+  EXPECT_EQ(sigma[3], 0);
+  std::vector<double> zero(9, 0.0), s3(3, -1.0), w3(singular_values_gram_workspace(3, 3));
+  ASSERT_TRUE(singular_values_gram<double>(zero.data(), 3, 3, 3, w3.data(), w3.size(), s3.data()).ok());
+  for (double v : s3) EXPECT_EQ(v, 0.0);
+}
+
+TEST(SvdGram, Errors) {
+  std::vector<double> a(6, 1.0), sigma(2, -1.0), work(singular_values_gram_workspace(2, 3));
+  EXPECT_EQ(work.size(), 2u * 2u + 2u * 2u);
+  EXPECT_EQ(singular_values_gram<double>(nullptr, 2, 3, 3, work.data(), work.size(), sigma.data()).code(), Code::null_pointer);
+  EXPECT_EQ(singular_values_gram<double>(a.data(), 2, 3, 3, nullptr, work.size(), sigma.data()).code(), Code::null_pointer);
+  EXPECT_EQ(singular_values_gram<double>(a.data(), 2, 3, 3, work.data(), work.size(), nullptr).code(), Code::null_pointer);
+  EXPECT_EQ(singular_values_gram<double>(a.data(), 2, 0, 3, work.data(), work.size(), sigma.data()).code(), Code::invalid_argument);
+  Status s = singular_values_gram<double>(a.data(), 2, 3, 2, work.data(), work.size(), sigma.data());
+  EXPECT_EQ(s.code(), Code::invalid_argument);
+  EXPECT_EQ(s.value(), 2);
+  EXPECT_EQ(s.limit(), 3);
+  s = singular_values_gram<double>(a.data(), 2, 3, 3, work.data(), work.size() - 1, sigma.data());
+  EXPECT_EQ(s.code(), Code::buffer_too_small);
+  EXPECT_EQ(s.limit(), static_cast<long long>(work.size()));
+  a[5] = std::numeric_limits<double>::infinity();
+  s = singular_values_gram<double>(a.data(), 2, 3, 3, work.data(), work.size(), sigma.data());
+  EXPECT_EQ(s.code(), Code::invalid_argument);
+  EXPECT_EQ(s.value(), 1);  // row 1
+  EXPECT_EQ(s.limit(), 2);  // col 2
+  for (double v : sigma) EXPECT_EQ(v, -1.0);  // nothing written on error
+}

@@ -144,6 +144,7 @@ TEST(AnalysisValidation, SvdAndHistogram) {
   bad_lower.log_spaced = true;
   bad_lower.lower = -1e-3;
   const double negative[2] = {1.0, -0.5};
+  double work[2 * 2 + 2 * 2];
   expect_cases({
       {"svd ld", [&] { return singular_values<double>(a, 2, 3, 2, sigma); }, Code::invalid_argument, {"singular_values: ld = 2", "limit 3"}},
       {"svd empty", [&] { return singular_values<double>(a, 0, 3, 3, sigma); }, Code::invalid_argument, {"empty matrix"}},
@@ -153,6 +154,10 @@ TEST(AnalysisValidation, SvdAndHistogram) {
          std::copy(bad, bad + 4, bad_copy);
          return singular_values<double>(bad_copy, 2, 2, 2, sigma);
        }, Code::invalid_argument, {"non-finite entry", "= 0 (limit 1)"}},
+      {"gram ld", [&] { return singular_values_gram<double>(a, 2, 3, 2, work, 8, sigma); }, Code::invalid_argument, {"singular_values_gram: ld = 2", "limit 3"}},
+      {"gram work", [&] { return singular_values_gram<double>(a, 2, 3, 3, work, 7, sigma); }, Code::buffer_too_small, {"singular_values_gram: work_size = 7", "limit 8"}},
+      {"gram null", [&] { return singular_values_gram<double>(a, 2, 3, 3, nullptr, 8, sigma); }, Code::null_pointer, {"a, work or sigma"}},
+      {"gram nan entry", [&] { return singular_values_gram<double>(bad, 2, 2, 2, work, 8, sigma); }, Code::invalid_argument, {"non-finite entry", "= 0 (limit 1)"}},
       {"histogram bins", [&] { return singular_value_histogram<double>(negative, 1, zero_bins, counts); }, Code::invalid_argument, {"bins = 0"}},
       {"histogram lower", [&] { return singular_value_histogram<double>(negative, 1, bad_lower, counts); }, Code::invalid_argument, {"lower", "= -0.001"}},
       {"histogram negative value", [&] { return singular_value_histogram<double>(negative, 2, HistogramSpec(), counts); }, Code::invalid_argument, {"negative or non-finite value at = 1"}},
@@ -160,6 +165,9 @@ TEST(AnalysisValidation, SvdAndHistogram) {
   EXPECT_EQ(sigma[0], -1.0);  // nothing written
   EXPECT_TRUE(std::isnan(condition_number<double>(nullptr, 2)));
   ASSERT_TRUE(singular_values<double>(a, 2, 3, 3, sigma).ok());
+  EXPECT_NEAR(sigma[0], 4.0, 1e-12);
+  EXPECT_NEAR(sigma[1], 3.0, 1e-12);
+  ASSERT_TRUE(singular_values_gram<double>(a, 2, 3, 3, work, 8, sigma).ok());
   EXPECT_NEAR(sigma[0], 4.0, 1e-12);
   EXPECT_NEAR(sigma[1], 3.0, 1e-12);
 }

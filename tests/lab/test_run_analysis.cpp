@@ -201,3 +201,51 @@ TEST(RunAnalysis, LayerSpectrumMatchesFiniteDifferences) {
   EXPECT_EQ(run->layer_spectrum(1, 0, s, 64, nullptr).code(), Code::null_pointer);
   EXPECT_EQ(count, 77u);
 }
+
+// A transformer block of the lab's E5 model (12 tokens x 32: a 384 x 384 Jacobian, above the Jacobi
+// limit) gets its spectrum from the Gram method. Checked against the block's finite-difference
+// Jacobian: the largest singular value against its 2-norm, the sum of squares against its squared
+// Frobenius norm. The embedding of token ids has none.
+TEST(RunAnalysis, TransformerBlockSpectrumByTheGramMethod) {
+  const Preset* e5 = find_preset("E5");
+  ASSERT_NE(e5, nullptr);
+  ExperimentConfig c;
+  ASSERT_TRUE(e5->config(RunSize::quick, 1, &c).ok());
+  std::unique_ptr<ConfigRun> run = create_run(c);
+  ASSERT_TRUE(run);
+  TrainResult r;
+  ASSERT_TRUE(run->train(5, &r).ok());
+  nn::Model<float>& m = run->model();
+  EXPECT_EQ(run->layer_spectrum_size(0), 0u);  // token ids
+  const std::size_t l = 1;
+  nn::Module<float>& block = *m.layer(l);
+  const std::size_t in = block.input_shape().size(), out = block.output_shape().size();
+  ASSERT_EQ(in, 384u);
+  ASSERT_GT(in * out, ConfigRun::kSpectrumJacobiEntries);
+  ASSERT_EQ(run->layer_spectrum_size(l), in);
+  std::vector<double> sigma(in);
+  std::size_t count = 0;
+  ASSERT_TRUE(run->layer_spectrum(l, 2, sigma.data(), sigma.size(), &count).ok());
+  ASSERT_EQ(count, in);
+  for (std::size_t i = 1; i < in; ++i) EXPECT_GE(sigma[i - 1], sigma[i]);
+  EXPECT_GE(sigma[in - 1], 0.0);
+  std::vector<float> x(m.layer_input(l), m.layer_input(l) + in), xp(x), ym(out), yp(out);
+  std::vector<double> jac(out * in);
+  m.set_training(false);
+  for (std::size_t j = 0; j < in; ++j) {
+    const float h = 1e-2f * (1.0f + std::fabs(x[j]));
+    xp = x;
+    xp[j] = x[j] + h;
+    ASSERT_TRUE(block.forward(xp.data(), 1, yp.data()).ok());
+    xp[j] = x[j] - h;
+    ASSERT_TRUE(block.forward(xp.data(), 1, ym.data()).ok());
+    const double step = static_cast<double>(x[j] + h) - static_cast<double>(x[j] - h);
+    for (std::size_t i = 0; i < out; ++i) jac[i * in + j] = (static_cast<double>(yp[i]) - ym[i]) / step;
+  }
+  m.set_training(true);
+  double fro = 0, ss = 0;
+  for (double v : jac) fro += v * v;
+  for (double v : sigma) ss += v * v;
+  EXPECT_NEAR(sigma[0], matrix_norm2(jac, out, in), 5e-3 * sigma[0]);
+  EXPECT_NEAR(ss, fro, 1e-2 * fro);
+}

@@ -327,7 +327,7 @@ Status ConfigRun::plan_analysis(nn::Model<float>& m, MemoryPlan& plan) noexcept 
   layer_names_.assign(n, std::string());
   spectrum_size_.assign(n, 0);
   jacobians_.assign(n, analysis::ModuleJacobian<float>());
-  std::size_t entries = 0, values = 0;
+  std::size_t entries = 0, values = 0, gram = 0;
   for (std::size_t l = 0; l < n; ++l) {
     nn::Module<float>& layer = *m.layer(l);
     char name[64];
@@ -339,9 +339,12 @@ Status ConfigRun::plan_analysis(nn::Model<float>& m, MemoryPlan& plan) noexcept 
     spectrum_size_[l] = in < out ? in : out;
     if (in * out > entries) entries = in * out;
     if (spectrum_size_[l] > values) values = spectrum_size_[l];
+    if (in * out > kSpectrumJacobiEntries && analysis::singular_values_gram_workspace(out, in) > gram)
+      gram = analysis::singular_values_gram_workspace(out, in);
   }
   if (entries == 0) return Status::success();
   LIPFLOW_TRY(spectrum_matrix_.plan(plan, "spectrum.matrix", MemoryKind::scratch, entries));
+  if (gram > 0) LIPFLOW_TRY(spectrum_gram_.plan(plan, "spectrum.gram", MemoryKind::scratch, gram));
   return spectrum_sigma_.plan(plan, "spectrum.sigma", MemoryKind::scratch, values);
 }
 
@@ -351,6 +354,7 @@ Status ConfigRun::bind_analysis(const Arena& arena) noexcept {
     if (spectrum_size_[l] > 0) LIPFLOW_TRY(jacobians_[l].bind(arena));
   if (spectrum_matrix_.size == 0) return Status::success();
   LIPFLOW_TRY(spectrum_matrix_.bind(arena));
+  if (spectrum_gram_.size > 0) LIPFLOW_TRY(spectrum_gram_.bind(arena));
   return spectrum_sigma_.bind(arena);
 }
 
@@ -422,7 +426,11 @@ Status ConfigRun::layer_spectrum(std::size_t layer, std::size_t sample, double* 
                                    analysis::JacobianMethod::columns);
   m.set_training(true);
   LIPFLOW_TRY(st);
-  LIPFLOW_TRY(analysis::singular_values<float>(spectrum_matrix_.data, out, in, in, spectrum_sigma_.data));
+  if (in * out > kSpectrumJacobiEntries)
+    LIPFLOW_TRY(analysis::singular_values_gram<float>(spectrum_matrix_.data, out, in, in, spectrum_gram_.data,
+                                                      spectrum_gram_.size, spectrum_sigma_.data));
+  else
+    LIPFLOW_TRY(analysis::singular_values<float>(spectrum_matrix_.data, out, in, in, spectrum_sigma_.data));
   for (std::size_t i = 0; i < k; ++i) sigma[i] = spectrum_sigma_.data[i];
   *count = k;
   return Status::success();
