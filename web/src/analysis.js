@@ -87,8 +87,10 @@ export function attachAnalysis({ send, runConfig }) {
         }));
       }
       layerSelect.value = String(msg.layer);
+      const smallest = msg.sigma[msg.sigma.length - 1];
       note.textContent = msg.error || `${msg.sigma.length} values at test sample 0, step ${msg.step}` +
-        (msg.sigma.length ? `; condition number ${(msg.sigma[0] / msg.sigma[msg.sigma.length - 1]).toPrecision(3)}` : '');
+        (!msg.sigma.length ? '' : smallest > 0 ? `; condition number ${(msg.sigma[0] / smallest).toPrecision(3)}`
+                                               : '; singular (its smallest singular value is 0)');
       return later('spectrum', () => spectrum.update({ sigma: msg.sigma,
         title: `Singular values of ${msg.layers[msg.layer]?.name ?? 'the layer'}'s Jacobian` }));
     },

@@ -97,6 +97,11 @@ try {
       const layers = await page.$$eval('#spectrum-layer option', (os) => os.map((o) => o.text));
       check(spectrum > 0 && layers.length > 1, `E2: the live run shows a Jacobian spectrum (${spectrum} values; layers ${layers.join(' ')})`);
     }
+    if (id === 'E5') {  // the embedding of token ids has none: the first transformer block's (12 tokens x 32)
+      const spectrum = await page.$eval('#plot-spectrum', (el) => Number(el.dataset.points));
+      const note = await page.textContent('#spectrum-note');
+      check(spectrum === 384, `E5: the live run shows a transformer block's spectrum (${spectrum} values; ${note})`);
+    }
     await page.screenshot({ path: join(artifacts, `${id}.png`), fullPage: true });
   }
 
