@@ -5,7 +5,7 @@
 // the end's test evaluation included), the best of `repeats` fresh page loads (3):
 //   quick run: the preset's live reference run (E2: 40 steps, E5: 120), as a user sees it. E2's lasts
 //     about 50 ms, while the page starts its plots on the main thread; with two cores the figure moves
-//     by up to a factor of two between runs;
+//     by a factor of two or more between runs (231 to 920 steps/s in one page);
 //   longer run: the same model and data (the quick run's own config, from the library) trained for
 //     STEPS steps as a custom run in the model builder: the rate the quick model trains at once it runs.
 // The native figures are lipflow_step_rate's whole-run protocol on the same two runs (the preset with
