@@ -15,6 +15,10 @@
 //                                                us_per_iteration (one J v and one J^T u) is what
 //                                                compares with other libraries
 //   analysis/e2/lower_bound_search               LowerBoundSearch over 16 inputs + 8 ascent steps
+//   analysis/svd/jacobi|gram/<n>                 the singular values of a random n x n float matrix by
+//                                                one-sided Jacobi (on a copy) and by the Gram method;
+//                                                384 is a transformer block of the lab's E5 model
+//                                                (the lab uses Jacobi up to 256 x 256, Gram above)
 // Counters: train_step_us (measured in the same benchmark function, before its timed loop) and
 // x_train_step = estimator time / training-step time. The timed loops include the forward that sets
 // the point the estimator acts at.
@@ -198,6 +202,28 @@ void BM_LowerBoundSearch(benchmark::State& state) {
   });
 }
 
+// The singular values of a random n x n matrix: Jacobi on a fresh copy each time (it works in place)
+// or the Gram method (reads the matrix; its workspace made once, outside the timed loop).
+void BM_SingularValues(benchmark::State& state, bool gram) {
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  lipflow::Rng rng(5);
+  std::vector<float> a(n * n), copy(n * n), sigma(n);
+  for (float& v : a) v = static_cast<float>(rng.normal_double());
+  std::vector<double> work(lipflow::analysis::singular_values_gram_workspace(n, n));
+  for (auto _ : state) {
+    lipflow::Status st;
+    if (gram) {
+      st = lipflow::analysis::singular_values_gram<float>(a.data(), n, n, n, work.data(), work.size(), sigma.data());
+    } else {
+      copy = a;
+      st = lipflow::analysis::singular_values<float>(copy.data(), n, n, n, sigma.data());
+    }
+    if (!st.ok()) state.SkipWithError(st.where());
+    benchmark::DoNotOptimize(sigma.data());
+  }
+  state.counters["sigma_max"] = sigma[0];
+}
+
 }  // namespace
 
 BENCHMARK(BM_ExplicitJacobian)->Name("analysis/e2/explicit_jacobian")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
@@ -206,3 +232,5 @@ BENCHMARK_CAPTURE(BM_PowerIteration, warm, 1)->Name("analysis/e2/power_iteration
 BENCHMARK_CAPTURE(BM_PowerIteration, fixed, 2)->Name("analysis/e2/power_iteration_20")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JacobianSpectralNorm)->Name("analysis/e2/jacobian_spectral_norm")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LowerBoundSearch)->Name("analysis/e2/lower_bound_search")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_SingularValues, jacobi, false)->Name("analysis/svd/jacobi")->Arg(256)->Arg(384)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_SingularValues, gram, true)->Name("analysis/svd/gram")->Arg(256)->Arg(384)->Unit(benchmark::kMillisecond);

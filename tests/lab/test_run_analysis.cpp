@@ -21,6 +21,29 @@ using namespace lipflow_test;
 
 namespace {
 
+// The Jacobian (out x in, row-major) of top-level layer l at its current input (the model's last
+// forward, batch 1), by central differences of the layer's own forward in float, in evaluation mode;
+// empty when a forward fails.
+std::vector<double> fd_layer_jacobian(nn::Model<float>& m, std::size_t l) {
+  nn::Module<float>& layer = *m.layer(l);
+  const std::size_t in = layer.input_shape().size(), out = layer.output_shape().size();
+  std::vector<float> x(m.layer_input(l), m.layer_input(l) + in), xp(x), ym(out), yp(out);
+  std::vector<double> jac(out * in);
+  m.set_training(false);
+  for (std::size_t j = 0; j < in; ++j) {
+    const float h = 1e-2f * (1.0f + std::fabs(x[j]));
+    xp = x;
+    xp[j] = x[j] + h;
+    const bool plus = layer.forward(xp.data(), 1, yp.data()).ok();
+    xp[j] = x[j] - h;
+    if (!plus || !layer.forward(xp.data(), 1, ym.data()).ok()) jac.clear();
+    if (jac.empty()) break;
+    const double step = static_cast<double>(x[j] + h) - static_cast<double>(x[j] - h);
+    for (std::size_t i = 0; i < out; ++i) jac[i * in + j] = (static_cast<double>(yp[i]) - ym[i]) / step;
+  }
+  m.set_training(true);
+  return jac;
+}
 
 // mlp.json with the lower bound and the upper bound monitored every `every` steps.
 ExperimentConfig mlp_config(std::size_t steps, std::size_t every) {
@@ -161,21 +184,8 @@ TEST(RunAnalysis, LayerSpectrumMatchesFiniteDifferences) {
     ASSERT_EQ(count, k);
     EXPECT_EQ(sigma[k], -1.0);  // nothing past the count
     for (std::size_t i = 1; i < k; ++i) EXPECT_GE(sigma[i - 1], sigma[i]);
-    // The layer's input at the sample (the spectrum call left the model there, batch 1).
-    std::vector<float> x(m.layer_input(l), m.layer_input(l) + in), xp(x), ym(out), yp(out);
-    std::vector<double> jac(out * in);
-    m.set_training(false);
-    for (std::size_t j = 0; j < in; ++j) {
-      const float h = 1e-2f * (1.0f + std::fabs(x[j]));
-      xp = x;
-      xp[j] = x[j] + h;
-      ASSERT_TRUE(layer.forward(xp.data(), 1, yp.data()).ok());
-      xp[j] = x[j] - h;
-      ASSERT_TRUE(layer.forward(xp.data(), 1, ym.data()).ok());
-      const double step = static_cast<double>(x[j] + h) - static_cast<double>(x[j] - h);
-      for (std::size_t i = 0; i < out; ++i) jac[i * in + j] = (static_cast<double>(yp[i]) - ym[i]) / step;
-    }
-    m.set_training(true);
+    const std::vector<double> jac = fd_layer_jacobian(m, l);  // at the sample: the spectrum's forward
+    ASSERT_EQ(jac.size(), out * in);
     // sigma_i^2 = eigenvalues of J^T J; its singular values are those eigenvalues (it is symmetric
     // positive semi-definite), so sqrt of the SVD of J^T J is a second route to the spectrum.
     std::vector<double> gram(in * in, 0.0), ev(in);
@@ -229,20 +239,8 @@ TEST(RunAnalysis, TransformerBlockSpectrumByTheGramMethod) {
   ASSERT_EQ(count, in);
   for (std::size_t i = 1; i < in; ++i) EXPECT_GE(sigma[i - 1], sigma[i]);
   EXPECT_GE(sigma[in - 1], 0.0);
-  std::vector<float> x(m.layer_input(l), m.layer_input(l) + in), xp(x), ym(out), yp(out);
-  std::vector<double> jac(out * in);
-  m.set_training(false);
-  for (std::size_t j = 0; j < in; ++j) {
-    const float h = 1e-2f * (1.0f + std::fabs(x[j]));
-    xp = x;
-    xp[j] = x[j] + h;
-    ASSERT_TRUE(block.forward(xp.data(), 1, yp.data()).ok());
-    xp[j] = x[j] - h;
-    ASSERT_TRUE(block.forward(xp.data(), 1, ym.data()).ok());
-    const double step = static_cast<double>(x[j] + h) - static_cast<double>(x[j] - h);
-    for (std::size_t i = 0; i < out; ++i) jac[i * in + j] = (static_cast<double>(yp[i]) - ym[i]) / step;
-  }
-  m.set_training(true);
+  const std::vector<double> jac = fd_layer_jacobian(m, l);
+  ASSERT_EQ(jac.size(), out * in);
   double fro = 0, ss = 0;
   for (double v : jac) fro += v * v;
   for (double v : sigma) ss += v * v;

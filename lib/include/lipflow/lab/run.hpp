@@ -46,9 +46,9 @@
 // scratch (2 (in + out) floats each), one matrix for the largest eligible layer and its singular values,
 // and for Jacobians above kSpectrumJacobiEntries the Gram method's doubles (k^2 + 2k, k = min(in, out)).
 // A layer is eligible when in x out <= kSpectrumMaxEntries and its input is not token ids. Up to
-// kSpectrumJacobiEntries the values come from one-sided Jacobi (relatively accurate, about 160 ms at
+// kSpectrumJacobiEntries the values come from one-sided Jacobi (relatively accurate, 163 ms at
 // 256 x 256 natively), above from the Gram matrix's eigenvalues (analysis::singular_values_gram:
-// absolutely accurate, 43 ms at 384 x 384, where Jacobi takes 620 ms).
+// absolutely accurate, 43 ms at 384 x 384, where Jacobi takes 582 ms; lipflow_bench analysis/svd).
 #pragma once
 
 #include <cstddef>
