@@ -112,6 +112,13 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
         for (; j < NR; ++j) out[j] = T(0);
         out += NR;
       }
+    } else if (b.rs == 1) {  // B given transposed (op(B) columns contiguous): W x W blocks in registers
+      for (std::size_t v = 0; v < NR; v += W) {
+        const std::size_t rows = v < nr ? std::min(W, nr - v) : 0;
+        for (std::size_t p = 0; p < kc; p += W)
+          simd::transpose_block(src + v * b.cs + p, b.cs, rows, std::min(W, kc - p), out + p * NR + v, NR);
+      }
+      out += kc * NR;
     } else {
       for (std::size_t j = 0; j < nr; ++j) {
         const T* s = src + j * b.cs;
@@ -130,7 +137,7 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
 // (i, p) at a[i * rs + p * cs]; rows past mr repeat row mr - 1, so nothing outside op(A) is read and
 // the extra rows are discarded).
 template <class T, std::size_t R, bool kPackedA, std::size_t NV>
-void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, std::size_t bs, T alpha,
+__attribute__((always_inline)) inline void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, std::size_t bs, T alpha,
                   T beta, T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
   using V = simd::Vec<T>;
   constexpr std::size_t W = V::size, NR = NV * W;
@@ -168,7 +175,7 @@ void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, co
       T* ci = c + i * ldc;
 #pragma GCC unroll 4
       for (std::size_t v = 0; v < NV; ++v) {
-        V r = acc[i][v] * va;
+        V r = alpha == T(1) ? acc[i][v] : acc[i][v] * va;
         if (beta != T(0)) r = simd::fma(vb, V::load_unaligned(ci + v * W), r);
         r.store_unaligned(ci + v * W);
       }
@@ -187,7 +194,7 @@ void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, co
     for (std::size_t v = 0; v < NV; ++v) {
       if (v * W >= nr) break;
       const std::size_t w = std::min(W, nr - v * W);
-      V r = acc[i][v] * va;
+      V r = alpha == T(1) ? acc[i][v] : acc[i][v] * va;
       if (beta != T(0)) r = simd::fma(vb, simd::load_head(ci + v * W, w), r);
       simd::store_head(r, ci + v * W, w);
     }

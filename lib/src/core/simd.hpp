@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports the deliberately undefined register of its own AVX-512 intrinsics
@@ -190,6 +191,59 @@ inline T reduce(std::size_t n, const T* x, F f) {
     for (std::size_t j = 0; i + j < n; ++j) s += out[j];
   }
   return s;
+}
+
+#if !LIPFLOW_SCALAR
+namespace detail {
+// Lanes [from, from + W/2) of a and b interleaved: a[from], b[from], a[from + 1], b[from + 1]...
+template <std::size_t From, class R, std::size_t... I>
+inline R zip(R a, R b, std::index_sequence<I...>) {
+  constexpr std::size_t W = sizeof...(I);
+  return __builtin_shufflevector(a, b, ((I % 2) ? W + From + I / 2 : From + I / 2)...);
+}
+}  // namespace detail
+#endif
+
+// dst[q * ldd + i] = src[i * lds + q] for i < rows, q < cols (rows, cols <= W): a block of up to
+// W x W transposed in registers, by log2(W) rounds of interleaving row i with row i + W/2 (the
+// perfect shuffle: each round rotates the bits of an element's (row, column) index by one). Each of
+// the `cols` rows written gets all W lanes, zero from lane `rows` on. Reads nothing outside the block.
+// Costs W log2(W) two-vector shuffles (64 for AVX-512 floats) where a scalar copy moves W^2 elements.
+template <class T>
+inline void transpose_block(const T* src, std::size_t lds, std::size_t rows, std::size_t cols, T* dst,
+                            std::size_t ldd) {
+#if LIPFLOW_SCALAR
+  (void)lds, (void)ldd;
+  if (cols != 0) dst[0] = rows != 0 ? src[0] : T(0);
+#else
+  constexpr std::size_t W = Vec<T>::size;
+  typedef T R __attribute__((vector_size(W * sizeof(T))));
+  using Reg = typename Vec<T>::register_type;
+  R r[W], t[W];
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < W; ++i) {
+    const Vec<T> v = i >= rows ? Vec<T>(T(0))
+                               : (cols == W ? Vec<T>::load_unaligned(src + i * lds) : load_head(src + i * lds, cols));
+    r[i] = (R)(Reg)v;
+  }
+#pragma GCC unroll 4
+  for (std::size_t s = 1; s < W; s *= 2) {
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < W / 2; ++i) {
+      t[2 * i] = detail::zip<0>(r[i], r[i + W / 2], std::make_index_sequence<W>());
+      t[2 * i + 1] = detail::zip<W / 2>(r[i], r[i + W / 2], std::make_index_sequence<W>());
+    }
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < W; ++i) r[i] = t[i];
+  }
+  // Unrolled to the constant W, so the rows stay in registers (as a loop to `cols`, GCC turned the
+  // stores into a memcpy call through a stack copy).
+#pragma GCC unroll 16
+  for (std::size_t q = 0; q < W; ++q) {
+    if (q >= cols) break;
+    Vec<T>((Reg)r[q]).store_unaligned(dst + q * ldd);
+  }
+#endif
 }
 
 // One fused pass over K arrays of n elements: f(Vec<T> (&v)[K]) reads the K vectors and updates them in

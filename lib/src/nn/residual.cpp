@@ -77,8 +77,13 @@ template <class T>
 Status Residual<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   LIPFLOW_TRY(this->check_run("residual.forward", batch, x, y));
   LIPFLOW_TRY(f_->forward(x, batch, fx_.data));
+  const std::size_t total = batch * this->in_.size();
+  if (kind_ == ResidualKind::plain) {  // y = x + f(x) in one pass (compilers vectorize it)
+    for (std::size_t i = 0; i < total; ++i) y[i] = x[i] + fx_.data[i];
+    return Status::success();
+  }
   LIPFLOW_TRY(scale_by_alpha(fx_.data, batch, y));  // y = alpha f(x)
-  return kernels::axpy<T>(batch * this->in_.size(), T(1), x, 1, y, 1);
+  return kernels::axpy<T>(total, T(1), x, 1, y, 1);
 }
 
 template <class T>
@@ -96,8 +101,13 @@ Status Residual<T>::backward(const T* x, const T*, const T* dy, std::size_t batc
         for (std::size_t c = 0; c < channels_; ++c) g[c] += dy[r * channels_ + c] * fx_.data[r * channels_ + c];
     }
   }
-  LIPFLOW_TRY(scale_by_alpha(dy, batch, scratch_.data));  // dL/df = alpha (.) dy
-  LIPFLOW_TRY(f_->backward(x, fx_.data, scratch_.data, batch, dx));
+  // dL/df = alpha (.) dy; the plain shortcut passes dy itself.
+  const T* df = dy;
+  if (kind_ != ResidualKind::plain) {
+    LIPFLOW_TRY(scale_by_alpha(dy, batch, scratch_.data));
+    df = scratch_.data;
+  }
+  LIPFLOW_TRY(f_->backward(x, fx_.data, df, batch, dx));
   if (dx != nullptr) LIPFLOW_TRY(kernels::axpy<T>(total, T(1), dy, 1, dx, 1));  // + identity path
   return Status::success();
 }
