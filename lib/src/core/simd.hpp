@@ -246,6 +246,24 @@ inline void transpose_block(const T* src, std::size_t lds, std::size_t rows, std
 #endif
 }
 
+// sum_i x[i] y[i] over contiguous arrays: two vector accumulators of fused multiply-adds, their
+// lanes summed, then the last n mod W elements in order. kernels::dot and the fused row kernels that
+// need a dot product (LayerNorm's backward) share it, so they give the same bits.
+template <class T>
+inline T dot(std::size_t n, const T* x, const T* y) {
+  constexpr std::size_t W = Vec<T>::size;
+  Vec<T> a0(T(0)), a1(T(0));
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    a0 = fma(Vec<T>::load_unaligned(x + i), Vec<T>::load_unaligned(y + i), a0);
+    a1 = fma(Vec<T>::load_unaligned(x + i + W), Vec<T>::load_unaligned(y + i + W), a1);
+  }
+  for (; i + W <= n; i += W) a0 = fma(Vec<T>::load_unaligned(x + i), Vec<T>::load_unaligned(y + i), a0);
+  T s = reduce_add(a0 + a1);
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
 // One fused pass over K arrays of n elements: f(Vec<T> (&v)[K]) reads the K vectors and updates them in
 // place; arrays whose bit is set in `written` are stored back. The tail runs through zero-padded
 // vectors, so every element gets the same arithmetic wherever it sits. For optimizer steps (weights,

@@ -83,19 +83,9 @@ Status dot(size_t n, const T* x, ptrdiff_t incx, const T* y, ptrdiff_t incy, T* 
   if (out == nullptr) return Status(Code::null_pointer, "dot: out");
   LIPFLOW_TRY(check_vec(n, x, incx, false, "dot: x"));
   LIPFLOW_TRY(check_vec(n, y, incy, false, "dot: y"));
-  using V = simd::Vec<T>;
-  constexpr size_t W = V::size;
   T s = T(0);
   if (incx == 1 && incy == 1) {
-    V a0(T(0)), a1(T(0));
-    size_t i = 0;
-    for (; i + 2 * W <= n; i += 2 * W) {
-      a0 = simd::fma(V::load_unaligned(x + i), V::load_unaligned(y + i), a0);
-      a1 = simd::fma(V::load_unaligned(x + i + W), V::load_unaligned(y + i + W), a1);
-    }
-    for (; i + W <= n; i += W) a0 = simd::fma(V::load_unaligned(x + i), V::load_unaligned(y + i), a0);
-    s = simd::reduce_add(a0 + a1);
-    for (; i < n; ++i) s += x[i] * y[i];
+    s = simd::dot(n, x, y);
   } else {
     for (size_t i = 0; i < n; ++i) s += *at(x, i, incx) * *at(y, i, incy);
   }
@@ -361,9 +351,7 @@ Status softmax_rows_vjp(size_t rows, size_t cols, const T* p, size_t ldp, const 
   for (size_t r = 0; r < rows; ++r) {  // rows of less than a vector (attention's) take map2's masked tail
     const T* pr = p + r * ldp;
     const T* gr = g + r * ldg;
-    T c = T(0);
-    (void)dot(cols, pr, 1, gr, 1, &c);
-    const V vc(c);
+    const V vc(simd::dot(cols, pr, gr));
     simd::map2(cols, pr, gr, out + r * ldo, [vs, vc](V pv, V gv) { return vs * (pv * (gv - vc)); });
   }
   return Status::success();
