@@ -9,13 +9,14 @@
 // The micro-kernel broadcasts one element of A and multiplies it with NV vectors of B, so the tile is
 // MR x (NV * W) for a vector width W: 12 x 2W with 32 vector registers (AVX-512, NEON), 6 x 2W with 16
 // (AVX2, SSE2), 4 x 2W for SIMD128 (see Blocking), 4 x 4 in the scalar build. Two departures from
-// BLIS, both measured on the small shapes a training step has: A is packed only when C is wide enough for a packed panel to be
-// reused (else the kernel broadcasts straight from op(A)), and the last rows of C use a kernel of
-// MR/3 or 2MR/3 rows. A third, for the many tiny products of attention (12 x 12 scores of one head):
-// when C has at most W columns, B panels and the tile are one vector wide (NV = 1), so no FMA is
-// spent on a second, all-padding vector; and when op(B) is exactly one panel wide with contiguous
-// rows it is read in place, not packed. B panels are zero-padded; a partial tile is computed in full
-// and only its valid part is written to C (masked stores with AVX-512).
+// BLIS, both measured on the small shapes a training step has: A is packed only when C is wide enough
+// for a packed panel to be reused (else the kernel broadcasts straight from op(A), see ARead), and the
+// last rows of C use a kernel of MR/3 or 2MR/3 rows. A third, for the many tiny products of attention
+// (12 x 12 scores of one head): when C has at most W columns, B panels and the tile are one vector wide
+// (NV = 1), so no FMA is spent on a second, all-padding vector; and when op(B) is exactly one panel
+// wide with contiguous rows it is read in place, not packed; given transposed (B^T), it is packed W x W
+// blocks at a time, transposed in registers. B panels are zero-padded; a partial tile is computed in
+// full and only its valid part is written to C (masked stores with AVX-512).
 #include <algorithm>
 
 #include "lipflow/core/kernels.hpp"
@@ -53,6 +54,16 @@ struct Blocking {
 #endif
 };
 
+// Full unrolling of the micro-kernel's loops over its constant tile (rows, vectors): the accumulator
+// tile must stay in registers. GCC takes an unroll count. For clang a count is a hint it may decline
+// (then, in WebAssembly, the tile lived in stack memory); unroll(full) is a request it reports when it
+// cannot honour, an error under -Werror, so such a loop is seen at build time.
+#if defined(__clang__)
+#define LIPFLOW_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define LIPFLOW_UNROLL _Pragma("GCC unroll 16")
+#endif
+
 constexpr std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
 
 // op(A) element (i, p) lives at a[i * rs + p * cs].
@@ -89,6 +100,26 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
   }
 }
 
+// One NR-column panel of op(B) = B^T (element (p, j) at src[j * ld + p], j < nr): the panel is the
+// transpose of nr rows of B, done W x W at a time in registers (simd::transpose_block): 58 -> 24 ns for
+// attention's 12 x 16 block with AVX-512. Not in WebAssembly: there the E2 step took 0.48 -> 0.60 ms
+// in V8 (Node 20), the same bits, whether the transposition was inlined or not (the cause is not
+// known); the element-by-element copy stays.
+#ifdef __EMSCRIPTEN__
+constexpr bool kTransposeInRegisters = false;
+#else
+constexpr bool kTransposeInRegisters = true;
+#endif
+template <class T, std::size_t NR>
+void pack_panel_transposed(const T* src, std::size_t ld, std::size_t kc, std::size_t nr, T* out) {
+  constexpr std::size_t W = simd::Vec<T>::size;
+  for (std::size_t v = 0; v < NR; v += W) {
+    const std::size_t rows = v < nr ? std::min(W, nr - v) : 0;
+    for (std::size_t p = 0; p < kc; p += W)
+      simd::transpose_block(src + v * ld + p, ld, rows, std::min(W, kc - p), out + p * NR + v, NR);
+  }
+}
+
 // Packs op(B)[pc : pc+kc, jc : jc+nc] into NR-column panels (NR = NV * W): panel j holds, for each
 // p, NR values.
 template <class T, std::size_t NV>
@@ -112,12 +143,8 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
         for (; j < NR; ++j) out[j] = T(0);
         out += NR;
       }
-    } else if (b.rs == 1) {  // B given transposed (op(B) columns contiguous): W x W blocks in registers
-      for (std::size_t v = 0; v < NR; v += W) {
-        const std::size_t rows = v < nr ? std::min(W, nr - v) : 0;
-        for (std::size_t p = 0; p < kc; p += W)
-          simd::transpose_block(src + v * b.cs + p, b.cs, rows, std::min(W, kc - p), out + p * NR + v, NR);
-      }
+    } else if (b.rs == 1 && kTransposeInRegisters) {  // B given transposed: W x W blocks in registers
+      pack_panel_transposed<T, NR>(src, b.cs, kc, nr, out);
       out += kc * NR;
     } else {
       for (std::size_t j = 0; j < nr; ++j) {
@@ -131,6 +158,15 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
   }
 }
 
+// Natively the micro-kernel is inlined into its tile loop (a call per tile cost 1% of the products of
+// a training step). In WebAssembly clang decides, as when the WebAssembly GEMM was measured (V8's
+// speed there moved by a third with changes that were neutral natively; see below).
+#ifdef __EMSCRIPTEN__
+#define LIPFLOW_MICRO_KERNEL inline
+#else
+#define LIPFLOW_MICRO_KERNEL __attribute__((always_inline)) inline
+#endif
+
 // How the micro-kernel reads A, whose element (i, p) is at a[i * rs + p * cs]:
 //   columns:  rs = 1 and all R rows readable (a packed MR-row panel, cs = MR; or op(A) = A^T in place
 //             and mr = R): one pointer, constant offsets;
@@ -139,40 +175,47 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
 //             beside the loop's own, and the spills cost 6% of a 384 x 32 x 32 product);
 //   clamped:  a pointer per row, rows past mr repeating row mr - 1, so nothing outside op(A) is read
 //             (the extra rows are discarded).
+// In WebAssembly only packed panels read by columns, the rest clamped: the in-place columns and rows
+// reads made V8's code for the E2 step 50% slower (0.48 -> 0.72 ms, Node 20), the same bits.
 enum class ARead { columns, rows, clamped };
+#ifdef __EMSCRIPTEN__
+constexpr bool kInPlaceReads = false;
+#else
+constexpr bool kInPlaceReads = true;
+#endif
 
 // C[0:mr, 0:nr] = alpha * (A * Bpanel) + beta * C for an R x NR tile (mr <= R <= MR, NR = NV * W),
 // with beta == 0 not reading C. Row p of the B panel starts at bp + p * bs (bs = NR when packed).
-// Inlined into its tile loop: a call per tile cost 1% of the products of a training step.
+// Inlined natively (see LIPFLOW_MICRO_KERNEL).
 template <class T, std::size_t R, ARead kRead, std::size_t NV>
-__attribute__((always_inline)) inline void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs,
-                                                        const T* bp, std::size_t bs, T alpha, T beta, T* c,
-                                                        std::size_t ldc, std::size_t mr, std::size_t nr) {
+LIPFLOW_MICRO_KERNEL void micro_kernel(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp,
+                                       std::size_t bs, T alpha, T beta, T* c, std::size_t ldc, std::size_t mr,
+                                       std::size_t nr) {
   using V = simd::Vec<T>;
   constexpr std::size_t W = V::size, NR = NV * W;
-  constexpr std::size_t MR = R, H = R / 2;
+  constexpr std::size_t MR = R, H = R > 1 ? R / 2 : 1;  // ARead::rows needs R even
   const T* row[MR] = {};
   if (kRead == ARead::clamped)
     for (std::size_t i = 0; i < MR; ++i) row[i] = a + (i < mr ? i : mr - 1) * rs;
   const T* half[2] = {a, a + H * rs};
 
   V acc[MR][NV];
-#pragma GCC unroll 16
+LIPFLOW_UNROLL
   for (std::size_t i = 0; i < MR; ++i)
-#pragma GCC unroll 4
+LIPFLOW_UNROLL
     for (std::size_t v = 0; v < NV; ++v) acc[i][v] = V(T(0));
 
   std::size_t q = 0;
   for (std::size_t p = 0; p < kc; ++p) {
     V bv[NV];
-#pragma GCC unroll 4
+LIPFLOW_UNROLL
     for (std::size_t v = 0; v < NV; ++v) bv[v] = V::load_unaligned(bp + v * W);
-#pragma GCC unroll 16
+LIPFLOW_UNROLL
     for (std::size_t i = 0; i < MR; ++i) {
       const V av(kRead == ARead::columns ? a[q + i]
                  : kRead == ARead::rows  ? half[i / H][(i % H) * rs]
                                          : row[i][q]);
-#pragma GCC unroll 4
+LIPFLOW_UNROLL
       for (std::size_t v = 0; v < NV; ++v) acc[i][v] = simd::fma(av, bv[v], acc[i][v]);
     }
     q += cs;
@@ -181,14 +224,22 @@ __attribute__((always_inline)) inline void micro_kernel(std::size_t kc, const T*
     bp += bs;
   }
 
-  const V va(alpha), vb(beta);
+  // C = alpha acc (+ beta C); alpha = 1 (most calls) skips the multiply, which is exact.
+  if (alpha != T(1)) {
+    const V va(alpha);
+LIPFLOW_UNROLL
+    for (std::size_t i = 0; i < MR; ++i)
+LIPFLOW_UNROLL
+      for (std::size_t v = 0; v < NV; ++v) acc[i][v] = acc[i][v] * va;
+  }
+  const V vb(beta);
   if (mr == MR && nr == NR) {  // the common case: every row and column valid
-#pragma GCC unroll 16
+LIPFLOW_UNROLL
     for (std::size_t i = 0; i < MR; ++i) {
       T* ci = c + i * ldc;
-#pragma GCC unroll 4
+LIPFLOW_UNROLL
       for (std::size_t v = 0; v < NV; ++v) {
-        V r = alpha == T(1) ? acc[i][v] : acc[i][v] * va;
+        V r = acc[i][v];
         if (beta != T(0)) r = simd::fma(vb, V::load_unaligned(ci + v * W), r);
         r.store_unaligned(ci + v * W);
       }
@@ -196,20 +247,20 @@ __attribute__((always_inline)) inline void micro_kernel(std::size_t kc, const T*
     return;
   }
   // Edge tiles: the same arithmetic on the valid rows, and on the valid lanes of each vector of them
-  // (attention's 12 x 12 products are all edge). The loops run to the constants MR and NV and are
-  // unrolled, so acc is only ever indexed by constants: indexed by mr, clang (WebAssembly) kept the
-  // whole tile in stack memory, in the k loop too.
-#pragma GCC unroll 16
+  // (attention's 12 x 12 products are all edge). The loops run to the constants MR and NV (no early
+  // exit: clang counts a loop with a break as of runtime length and does not unroll it fully) so that
+  // acc is only ever indexed by constants: indexed at run time, clang (WebAssembly) kept the whole tile
+  // in stack memory, in the k loop too.
+LIPFLOW_UNROLL
   for (std::size_t i = 0; i < MR; ++i) {
-    if (i >= mr) break;
-    T* ci = c + i * ldc;
-#pragma GCC unroll 4
+LIPFLOW_UNROLL
     for (std::size_t v = 0; v < NV; ++v) {
-      if (v * W >= nr) break;
+      if (i >= mr || v * W >= nr) continue;
+      T* cv = c + i * ldc + v * W;
       const std::size_t w = std::min(W, nr - v * W);
-      V r = alpha == T(1) ? acc[i][v] : acc[i][v] * va;
-      if (beta != T(0)) r = simd::fma(vb, simd::load_head(ci + v * W, w), r);
-      simd::store_head(r, ci + v * W, w);
+      V r = acc[i][v];
+      if (beta != T(0)) r = simd::fma(vb, simd::load_head(cv, w), r);
+      simd::store_head(r, cv, w);
     }
   }
 }
@@ -218,12 +269,17 @@ __attribute__((always_inline)) inline void micro_kernel(std::size_t kc, const T*
 template <class T, std::size_t R, bool kPackedA, std::size_t NV>
 void tile_rows(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, std::size_t bs, T alpha,
                T beta, T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
-  if (kPackedA || (rs == 1 && mr == R))
+  if (kPackedA || (kInPlaceReads && rs == 1 && mr == R)) {
     micro_kernel<T, R, ARead::columns, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
-  else if (R % 2 == 0 && mr == R)
-    micro_kernel<T, R, ARead::rows, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
-  else
-    micro_kernel<T, R, ARead::clamped, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
+    return;
+  }
+  if constexpr (kInPlaceReads && R % 2 == 0) {
+    if (mr == R) {
+      micro_kernel<T, R, ARead::rows, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
+      return;
+    }
+  }
+  micro_kernel<T, R, ARead::clamped, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
 }
 
 // One tile: the full MR-row kernel, or for the last rows of C the smallest of the MR/3, 2MR/3 row
