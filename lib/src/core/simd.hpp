@@ -246,6 +246,21 @@ inline void transpose_block(const T* src, std::size_t lds, std::size_t rows, std
 #endif
 }
 
+// The mean and the biased variance of x[0..n) (n > 0) by two passes: the sum, then the sum of the
+// squared deviations. kernels::mean_var_rows and LayerNorm's forward share it (the same bits).
+template <class T>
+inline void mean_var(std::size_t n, const T* x, T* mean, T* var) {
+  const T inv = T(1) / static_cast<T>(n);
+  const T mu = reduce(n, x, [](Vec<T> v) { return v; }) * inv;
+  const Vec<T> vmu(mu);
+  const T ss = reduce(n, x, [vmu](Vec<T> v) {
+    const Vec<T> d = v - vmu;
+    return d * d;
+  });
+  *mean = mu;
+  *var = ss * inv;
+}
+
 // sum_i x[i] y[i] over contiguous arrays: two vector accumulators of fused multiply-adds, their
 // lanes summed, then the last n mod W elements in order. kernels::dot and the fused row kernels that
 // need a dot product (LayerNorm's backward) share it, so they give the same bits.

@@ -323,19 +323,7 @@ Status mean_var_rows(size_t rows, size_t cols, const T* x, size_t ldx, T* mean, 
   if (x == nullptr || mean == nullptr || var == nullptr)
     return Status(Code::null_pointer, "mean_var_rows: x, mean or var");
   if (ldx < cols) return Status(Code::invalid_argument, "mean_var_rows: ldx", (long long)ldx, (long long)cols);
-  using V = simd::Vec<T>;
-  const T inv = T(1) / static_cast<T>(cols);
-  for (size_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * ldx;
-    const T mu = simd::reduce(cols, xr, [](V v) { return v; }) * inv;
-    const V vmu(mu);
-    const T ss = simd::reduce(cols, xr, [vmu](V v) {
-      const V d = v - vmu;
-      return d * d;
-    });
-    mean[r] = mu;
-    var[r] = ss * inv;
-  }
+  for (size_t r = 0; r < rows; ++r) simd::mean_var(cols, x + r * ldx, mean + r, var + r);
   return Status::success();
 }
 

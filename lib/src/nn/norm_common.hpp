@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "core/simd.hpp"
 #include "lipflow/core/kernels.hpp"
 #include "lipflow/nn/module.hpp"
 #include "lipflow/nn/storage.hpp"
@@ -84,12 +85,14 @@ void standardize(std::size_t n, const T* u, T mean, T rstd, T* xhat) noexcept {
 }
 
 // out = rstd (v - mean(v) - xhat mean(xhat * v)) = d xhat / d u applied to v. The matrix is symmetric,
-// so this is both the jvp and the vjp of the standardization. out may alias v (not xhat).
+// so this is both the jvp and the vjp of the standardization. out may alias v (not xhat). The sums
+// are kernels::sum's and kernels::dot's own code, inlined (the same bits; a call and its checks per
+// row cost more than LayerNorm's 32-wide rows).
 template <class T>
 Status project_standardized(std::size_t n, const T* xhat, const T* v, T rstd, T* out) noexcept {
-  T s = T(0), d = T(0);
-  LIPFLOW_TRY(kernels::sum<T>(n, v, 1, &s));
-  LIPFLOW_TRY(kernels::dot<T>(n, xhat, 1, v, 1, &d));
+  using V = simd::Vec<T>;
+  const T s = simd::reduce(n, v, [](V x) { return x; });
+  const T d = simd::dot(n, xhat, v);
   const T inv_n = T(1) / static_cast<T>(n);
   const T a = s * inv_n, b = d * inv_n;
   for (std::size_t i = 0; i < n; ++i) out[i] = rstd * (v[i] - a - xhat[i] * b);

@@ -51,21 +51,26 @@ Status LayerNorm<T>::init(Rng& /*rng*/) noexcept {
   return affine_ ? init_affine<T>(gamma_, &beta_) : Status::success();
 }
 
-// Two passes for the statistics (mean_var_rows), one for the output.
+// Per row, while it is in L1: the statistics (simd::mean_var, as kernels::mean_var_rows: the same
+// bits), then y = gamma (x - mean) rstd + beta.
 template <class T>
 Status LayerNorm<T>::forward(const T* x, std::size_t batch, T* y) noexcept {
   LIPFLOW_TRY(this->check_run("layer_norm.forward", batch, x, y));
   const std::size_t rows = batch * tokens_, d = width_;
-  T* mean = mean_.data;
-  T* rstd = rstd_.data;
-  LIPFLOW_TRY(kernels::mean_var_rows<T>(rows, d, x, d, mean, rstd));
-  rstd_in_place<T>(rows, static_cast<T>(eps_), rstd);
+  const T eps = static_cast<T>(eps_);
+  const T* g = affine_ ? gamma_.value.data : nullptr;
+  const T* b = affine_ ? beta_.value.data : nullptr;
   for (std::size_t r = 0; r < rows; ++r) {
     const T* xr = x + r * d;
+    T mu = T(0), var = T(0);
+    simd::mean_var(d, xr, &mu, &var);
+    const T rs = T(1) / std::sqrt(var + eps);
+    mean_.data[r] = mu;
+    rstd_.data[r] = rs;
     T* yr = y + r * d;
-    standardize<T>(d, xr, mean[r], rstd[r], yr);
+    standardize<T>(d, xr, mu, rs, yr);
     if (affine_)
-      for (std::size_t i = 0; i < d; ++i) yr[i] = gamma_.value.data[i] * yr[i] + beta_.value.data[i];
+      for (std::size_t i = 0; i < d; ++i) yr[i] = g[i] * yr[i] + b[i];
   }
   last_batch_ = batch;
   return Status::success();
