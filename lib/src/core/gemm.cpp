@@ -100,16 +100,20 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
   }
 }
 
+// WebAssembly keeps the GEMM as it was measured in V8 (Node 20) before the native tuning marked with
+// kNativeTuning: each of those made the E2 step slower there, with the same bits (B^T transposed in
+// registers: 0.48 -> 0.60 ms; A read in place by columns or by two row pointers: -> 0.72 ms; the
+// one-tile path: -> 0.63 ms), although a lone NT product was faster with the transposition. The cause
+// was not found; V8's code for this file moved by a third with changes that were neutral natively.
+#ifdef __EMSCRIPTEN__
+constexpr bool kNativeTuning = false;
+#else
+constexpr bool kNativeTuning = true;
+#endif
+
 // One NR-column panel of op(B) = B^T (element (p, j) at src[j * ld + p], j < nr): the panel is the
 // transpose of nr rows of B, done W x W at a time in registers (simd::transpose_block): 58 -> 24 ns for
-// attention's 12 x 16 block with AVX-512. Not in WebAssembly: there the E2 step took 0.48 -> 0.60 ms
-// in V8 (Node 20), the same bits, whether the transposition was inlined or not (the cause is not
-// known); the element-by-element copy stays.
-#ifdef __EMSCRIPTEN__
-constexpr bool kTransposeInRegisters = false;
-#else
-constexpr bool kTransposeInRegisters = true;
-#endif
+// attention's 12 x 16 block with AVX-512.
 template <class T, std::size_t NR>
 void pack_panel_transposed(const T* src, std::size_t ld, std::size_t kc, std::size_t nr, T* out) {
   constexpr std::size_t W = simd::Vec<T>::size;
@@ -143,7 +147,7 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
         for (; j < NR; ++j) out[j] = T(0);
         out += NR;
       }
-    } else if (b.rs == 1 && kTransposeInRegisters) {  // B given transposed: W x W blocks in registers
+    } else if (b.rs == 1 && kNativeTuning) {  // B given transposed: W x W blocks in registers
       pack_panel_transposed<T, NR>(src, b.cs, kc, nr, out);
       out += kc * NR;
     } else {
@@ -159,8 +163,7 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
 }
 
 // Natively the micro-kernel is inlined into its tile loop (a call per tile cost 1% of the products of
-// a training step). In WebAssembly clang decides, as when the WebAssembly GEMM was measured (V8's
-// speed there moved by a third with changes that were neutral natively; see below).
+// a training step). In WebAssembly clang decides, as when it was measured there (see kNativeTuning).
 #ifdef __EMSCRIPTEN__
 #define LIPFLOW_MICRO_KERNEL inline
 #else
@@ -175,14 +178,8 @@ void pack_b(Strided<T> b, std::size_t kc, std::size_t nc, T* out) {
 //             beside the loop's own, and the spills cost 6% of a 384 x 32 x 32 product);
 //   clamped:  a pointer per row, rows past mr repeating row mr - 1, so nothing outside op(A) is read
 //             (the extra rows are discarded).
-// In WebAssembly only packed panels read by columns, the rest clamped: the in-place columns and rows
-// reads made V8's code for the E2 step 50% slower (0.48 -> 0.72 ms, Node 20), the same bits.
+// In WebAssembly (kNativeTuning) only packed panels are read by columns, the rest clamped.
 enum class ARead { columns, rows, clamped };
-#ifdef __EMSCRIPTEN__
-constexpr bool kInPlaceReads = false;
-#else
-constexpr bool kInPlaceReads = true;
-#endif
 
 // C[0:mr, 0:nr] = alpha * (A * Bpanel) + beta * C for an R x NR tile (mr <= R <= MR, NR = NV * W),
 // with beta == 0 not reading C. Row p of the B panel starts at bp + p * bs (bs = NR when packed).
@@ -269,11 +266,11 @@ LIPFLOW_UNROLL
 template <class T, std::size_t R, bool kPackedA, std::size_t NV>
 void tile_rows(std::size_t kc, const T* a, std::size_t rs, std::size_t cs, const T* bp, std::size_t bs, T alpha,
                T beta, T* c, std::size_t ldc, std::size_t mr, std::size_t nr) {
-  if (kPackedA || (kInPlaceReads && rs == 1 && mr == R)) {
+  if (kPackedA || (kNativeTuning && rs == 1 && mr == R)) {
     micro_kernel<T, R, ARead::columns, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
     return;
   }
-  if constexpr (kInPlaceReads && R % 2 == 0) {
+  if constexpr (kNativeTuning && R % 2 == 0) {
     if (mr == R) {
       micro_kernel<T, R, ARead::rows, NV>(kc, a, rs, cs, bp, bs, alpha, beta, c, ldc, mr, nr);
       return;
@@ -339,6 +336,20 @@ void blocked(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, s
   }
 }
 
+// blocked() for C of one tile and k within one KC block (attention's per-head products, 1,536 calls a
+// step of the E5 model): the same pack and tile, without the five loops' bookkeeping.
+template <class T, std::size_t NV>
+void one_tile(std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a, std::size_t ars, std::size_t acs,
+              const T* b, std::size_t brs, std::size_t bcs, T beta, T* c, std::size_t ldc, T* work) {
+  constexpr std::size_t NR = NV * Blocking<T>::W;
+  if (bcs == 1 && n == NR) {
+    tile<T, false, NV>(k, a, ars, acs, b, brs, alpha, beta, c, ldc, m, n);
+    return;
+  }
+  pack_b<T, NV>(Strided<T>{b, brs, bcs}, k, n, work);
+  tile<T, false, NV>(k, a, ars, acs, work, NR, alpha, beta, c, ldc, m, n);
+}
+
 // C = beta * C (for k == 0 or alpha == 0).
 template <class T>
 void scale_c(std::size_t m, std::size_t n, T beta, T* c, std::size_t ldc) {
@@ -392,10 +403,14 @@ Status gemm(Trans trans_a, Trans trans_b, std::size_t m, std::size_t n, std::siz
   const std::size_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
   const std::size_t brs = tb ? 1 : ldb, bcs = tb ? ldb : 1;
   // C no wider than one vector: one-vector panels (the workspace for them is no larger).
-  if (B::NV > 1 && n <= B::W)
-    blocked<T, 1>(m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, work);
-  else
+  if (B::NV > 1 && n <= B::W) {
+    if (kNativeTuning && m <= B::MR && k <= B::KC)
+      one_tile<T, 1>(m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, work);
+    else
+      blocked<T, 1>(m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, work);
+  } else {
     blocked<T, B::NV>(m, n, k, alpha, a, ars, acs, b, brs, bcs, beta, c, ldc, work);
+  }
   return Status::success();
 }
 
