@@ -194,7 +194,7 @@ LIPFLOW_MICRO_KERNEL void micro_kernel(std::size_t kc, const T* a, std::size_t r
   const T* row[MR] = {};
   if (kRead == ARead::clamped)
     for (std::size_t i = 0; i < MR; ++i) row[i] = a + (i < mr ? i : mr - 1) * rs;
-  const T* half[2] = {a, a + H * rs};
+  const T* half[2] = {a, kRead == ARead::rows ? a + H * rs : a};  // (no pointer past op(A) otherwise)
 
   V acc[MR][NV];
 LIPFLOW_UNROLL
