@@ -127,5 +127,8 @@ void BM_E5(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_E2)->Name("train_step/E2")->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_E5)->Name("train_step/E5")->Unit(benchmark::kMicrosecond);
+// Timed as the PyTorch peer times the same steps (bench/peers/torch_bench.py): 11 blocks of at least
+// 60 ms, of which bench/run.sh keeps the fastest (on a shared machine interference only adds time).
+// These override the command line's repetitions and minimum time.
+BENCHMARK(BM_E2)->Name("train_step/E2")->Unit(benchmark::kMicrosecond)->Repetitions(11)->MinTime(0.06);
+BENCHMARK(BM_E5)->Name("train_step/E5")->Unit(benchmark::kMicrosecond)->Repetitions(11)->MinTime(0.06);
