@@ -7,7 +7,8 @@
 #   browser         web/tests/bench.mjs (lipflow wasm SIMD and scalar, TF.js) when it exists
 # Usage: bench/run.sh [--quick]   (--quick: short runs, a check that everything works, not figures)
 # Takes 5 to 10 minutes; BENCH_FILTER (a --benchmark_filter regex) limits lipflow_bench. Each figure
-# is the fastest repetition (CPU time), the steadiest on a shared machine.
+# is the fastest repetition (CPU time), the steadiest on a shared machine (the training steps set their
+# own repetitions, 11 of 60 ms, as the PyTorch peer's blocks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
