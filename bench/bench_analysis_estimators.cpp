@@ -15,6 +15,8 @@
 //                                                us_per_iteration (one J v and one J^T u) is what
 //                                                compares with other libraries
 //   analysis/e2/lower_bound_search               LowerBoundSearch over 16 inputs + 8 ascent steps
+//   analysis/e2/upper_bound                      Model::lipschitz: the composed upper bound, global and
+//                                                local at a batch-64 forward, with every layer's factor
 //   analysis/svd/jacobi|gram/<n>                 the singular values of a random n x n float matrix by
 //                                                one-sided Jacobi (on a copy) and by the Gram method;
 //                                                384 is a transformer block of the lab's E5 model
@@ -26,6 +28,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -202,6 +205,19 @@ void BM_LowerBoundSearch(benchmark::State& state) {
   });
 }
 
+void BM_UpperBound(benchmark::State& state) {
+  lipflow::nn::Lipschitz per_layer[3 * E2::kBlocks + 1];
+  double bound = 0;
+  run_against_train_step(state, [&](E2& m) -> lipflow::Status {
+    const float* y = nullptr;
+    LIPFLOW_TRY(m.model.forward(m.x.data(), E2::kBatch, &y));
+    const lipflow::nn::Lipschitz l = m.model.lipschitz(per_layer, sizeof per_layer / sizeof per_layer[0]);
+    bound = l.local;
+    return std::isfinite(l.local) ? lipflow::Status() : lipflow::Status(lipflow::Code::invalid_argument, "local bound");
+  });
+  state.counters["local_bound"] = bound;
+}
+
 // The singular values of a random n x n matrix: Jacobi on a fresh copy each time (it works in place)
 // or the Gram method (reads the matrix; its workspace made once, outside the timed loop).
 void BM_SingularValues(benchmark::State& state, bool gram) {
@@ -232,5 +248,6 @@ BENCHMARK_CAPTURE(BM_PowerIteration, warm, 1)->Name("analysis/e2/power_iteration
 BENCHMARK_CAPTURE(BM_PowerIteration, fixed, 2)->Name("analysis/e2/power_iteration_20")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JacobianSpectralNorm)->Name("analysis/e2/jacobian_spectral_norm")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LowerBoundSearch)->Name("analysis/e2/lower_bound_search")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_UpperBound)->Name("analysis/e2/upper_bound")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_SingularValues, jacobi, false)->Name("analysis/svd/jacobi")->Arg(256)->Arg(384)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SingularValues, gram, true)->Name("analysis/svd/gram")->Arg(256)->Arg(384)->Unit(benchmark::kMillisecond);
