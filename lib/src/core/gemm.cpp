@@ -15,8 +15,9 @@
 // (12 x 12 scores of one head): when C has at most W columns, B panels and the tile are one vector wide
 // (NV = 1), so no FMA is spent on a second, all-padding vector; and when op(B) is exactly one panel
 // wide with contiguous rows it is read in place, not packed; given transposed (B^T), it is packed W x W
-// blocks at a time, transposed in registers. B panels are zero-padded; a partial tile is computed in
-// full and only its valid part is written to C (masked stores with AVX-512).
+// blocks at a time, transposed in registers, as a row-major op(A) is when packed (kTransposeA). B panels
+// are zero-padded; a partial tile is computed in full and only its valid part is written to C (masked
+// stores with AVX-512).
 #include <algorithm>
 
 #include "lipflow/core/kernels.hpp"
@@ -73,10 +74,29 @@ struct Strided {
   std::size_t rs, cs;
 };
 
+// WebAssembly keeps the GEMM as it was measured in V8 (Node 20) before the native tuning marked with
+// kNativeTuning: each of those made the E2 step slower there, with the same bits (B^T transposed in
+// registers: 0.48 -> 0.60 ms; A read in place by columns or by two row pointers: -> 0.72 ms; the
+// one-tile path: -> 0.63 ms), although a lone NT product was faster with the transposition. The cause
+// was not found; V8's code for this file moved by a third with changes that were neutral natively.
+#ifdef __EMSCRIPTEN__
+constexpr bool kNativeTuning = false;
+#else
+constexpr bool kNativeTuning = true;
+#endif
+
+// pack_a transposes a row-major op(A) W x W blocks at a time in registers (simd::transpose_block) when
+// a panel's MR rows are whole blocks (MR a multiple of W: NEON) or within one (MR < W: AVX-512, AVX2).
+// In the second case each row written spills W - MR zeros onto the next, which is written after it;
+// the workspace holds W spare elements for the spill of the last.
+template <class T>
+constexpr bool kTransposeA = kNativeTuning && Blocking<T>::W > 1 &&
+                             (Blocking<T>::MR % Blocking<T>::W == 0 || Blocking<T>::MR < Blocking<T>::W);
+
 // Packs op(A)[ic : ic+mc, pc : pc+kc] into MR-row panels: panel r holds, for each p, MR values.
 template <class T>
 void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
-  constexpr std::size_t MR = Blocking<T>::MR;
+  constexpr std::size_t MR = Blocking<T>::MR, W = Blocking<T>::W;
   for (std::size_t ir = 0; ir < mc; ir += MR) {
     const std::size_t mr = std::min(MR, mc - ir);
     const T* src = a.p + ir * a.rs;
@@ -88,6 +108,12 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
         for (; i < MR; ++i) out[i] = T(0);
         out += MR;
       }
+    } else if (a.cs == 1 && kTransposeA<T>) {  // op(A) rows contiguous: W x W blocks in registers
+      for (std::size_t p = 0; p < kc; p += W)
+        for (std::size_t r = 0; r < MR; r += W)
+          simd::transpose_block(src + r * a.rs + p, a.rs, r < mr ? std::min(W, mr - r) : 0, std::min(W, kc - p),
+                                out + p * MR + r, MR);
+      out += kc * MR;
     } else {
       for (std::size_t i = 0; i < mr; ++i) {
         const T* s = src + i * a.rs;
@@ -99,17 +125,6 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
     }
   }
 }
-
-// WebAssembly keeps the GEMM as it was measured in V8 (Node 20) before the native tuning marked with
-// kNativeTuning: each of those made the E2 step slower there, with the same bits (B^T transposed in
-// registers: 0.48 -> 0.60 ms; A read in place by columns or by two row pointers: -> 0.72 ms; the
-// one-tile path: -> 0.63 ms), although a lone NT product was faster with the transposition. The cause
-// was not found; V8's code for this file moved by a third with changes that were neutral natively.
-#ifdef __EMSCRIPTEN__
-constexpr bool kNativeTuning = false;
-#else
-constexpr bool kNativeTuning = true;
-#endif
 
 // One NR-column panel of op(B) = B^T (element (p, j) at src[j * ld + p], j < nr): the panel is the
 // transpose of nr rows of B, done W x W at a time in registers (simd::transpose_block): 58 -> 24 ns for
@@ -364,7 +379,8 @@ std::size_t gemm_workspace(std::size_t m, std::size_t n, std::size_t k) noexcept
   using B = Blocking<T>;
   if (m == 0 || n == 0 || k == 0) return 0;
   const std::size_t kc = std::min(k, B::KC), nc = std::min(n, B::NC);
-  const std::size_t a_pack = nc > B::kPackAPanels * B::NR ? round_up(std::min(m, B::MC), B::MR) * kc : 0;
+  const std::size_t a_pack =
+      nc > B::kPackAPanels * B::NR ? round_up(std::min(m, B::MC), B::MR) * kc + (kTransposeA<T> ? B::W : 0) : 0;
   return round_up(nc, B::NR) * kc + a_pack;
 }
 
