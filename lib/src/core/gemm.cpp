@@ -85,10 +85,25 @@ constexpr bool kNativeTuning = false;
 constexpr bool kNativeTuning = true;
 #endif
 
-// pack_a transposes a row-major op(A) W x W blocks at a time in registers (simd::transpose_block) when
-// a panel's MR rows are whole blocks (MR a multiple of W: NEON) or within one (MR < W: AVX-512, AVX2).
-// In the second case each row written spills W - MR zeros onto the next, which is written after it;
-// the workspace holds W spare elements for the spill of the last.
+// One P-wide panel (element (p, j) at out[p * P + j]) of a matrix stored transposed (element (p, j) at
+// src[j * ld + p], j < n; B^T, or a row-major op(A)), the transpose of n rows of src done W x W at a
+// time in registers (simd::transpose_block): 58 -> 24 ns for attention's 12 x 16 block of B^T with
+// AVX-512. Columns n..P of the panel are zero. Needs P a multiple of W, or P < W: then each row
+// written spills W - P zeros onto the next, which is written after it, and on the W - P elements
+// after the panel.
+template <class T, std::size_t P>
+void pack_panel_transposed(const T* src, std::size_t ld, std::size_t kc, std::size_t n, T* out) {
+  constexpr std::size_t W = simd::Vec<T>::size;
+  for (std::size_t v = 0; v < P; v += W) {
+    const std::size_t rows = v < n ? std::min(W, n - v) : 0;
+    for (std::size_t p = 0; p < kc; p += W)
+      simd::transpose_block(src + v * ld + p, ld, rows, std::min(W, kc - p), out + p * P + v, P);
+  }
+}
+
+// pack_a packs a row-major op(A) with pack_panel_transposed when a panel's MR rows are whole W x W
+// blocks (MR a multiple of W: NEON) or within one (MR < W: AVX-512, AVX2; the workspace then holds W
+// spare elements for the last panel's spill).
 template <class T>
 constexpr bool kTransposeA = kNativeTuning && Blocking<T>::W > 1 &&
                              (Blocking<T>::MR % Blocking<T>::W == 0 || Blocking<T>::MR < Blocking<T>::W);
@@ -96,7 +111,7 @@ constexpr bool kTransposeA = kNativeTuning && Blocking<T>::W > 1 &&
 // Packs op(A)[ic : ic+mc, pc : pc+kc] into MR-row panels: panel r holds, for each p, MR values.
 template <class T>
 void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
-  constexpr std::size_t MR = Blocking<T>::MR, W = Blocking<T>::W;
+  constexpr std::size_t MR = Blocking<T>::MR;
   for (std::size_t ir = 0; ir < mc; ir += MR) {
     const std::size_t mr = std::min(MR, mc - ir);
     const T* src = a.p + ir * a.rs;
@@ -109,10 +124,7 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
         out += MR;
       }
     } else if (a.cs == 1 && kTransposeA<T>) {  // op(A) rows contiguous: W x W blocks in registers
-      for (std::size_t p = 0; p < kc; p += W)
-        for (std::size_t r = 0; r < MR; r += W)
-          simd::transpose_block(src + r * a.rs + p, a.rs, r < mr ? std::min(W, mr - r) : 0, std::min(W, kc - p),
-                                out + p * MR + r, MR);
+      pack_panel_transposed<T, MR>(src, a.rs, kc, mr, out);
       out += kc * MR;
     } else {
       for (std::size_t i = 0; i < mr; ++i) {
@@ -123,19 +135,6 @@ void pack_a(Strided<T> a, std::size_t mc, std::size_t kc, T* out) {
         for (std::size_t p = 0; p < kc; ++p) out[p * MR + i] = T(0);
       out += kc * MR;
     }
-  }
-}
-
-// One NR-column panel of op(B) = B^T (element (p, j) at src[j * ld + p], j < nr): the panel is the
-// transpose of nr rows of B, done W x W at a time in registers (simd::transpose_block): 58 -> 24 ns for
-// attention's 12 x 16 block with AVX-512.
-template <class T, std::size_t NR>
-void pack_panel_transposed(const T* src, std::size_t ld, std::size_t kc, std::size_t nr, T* out) {
-  constexpr std::size_t W = simd::Vec<T>::size;
-  for (std::size_t v = 0; v < NR; v += W) {
-    const std::size_t rows = v < nr ? std::min(W, nr - v) : 0;
-    for (std::size_t p = 0; p < kc; p += W)
-      simd::transpose_block(src + v * ld + p, ld, rows, std::min(W, kc - p), out + p * NR + v, NR);
   }
 }
 
